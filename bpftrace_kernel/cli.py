@@ -1,0 +1,353 @@
+"""`pybpftrace`: the bpftrace-compatible command line.
+
+Owns argument parsing (bpftrace 0.17's flags), reading the program, the run loop (wait on the
+engine's fd, print outputs, stop on exit()/SIGINT/SIGTERM/-c child exit/-p process exit),
+exit codes, and the `__BPFTRACE_NOTIFY_PROBES_ATTACHED` test hook.  Everything else is the
+engine's (bpftrace_kernel.engine).
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+from typing import Optional
+
+USAGE = """USAGE:
+    pybpftrace [options] filename
+    pybpftrace [options] - <stdin input>
+    pybpftrace [options] -e 'program'
+
+OPTIONS:
+    -B MODE        output buffering mode ('full', 'none')
+    -f FORMAT      output format ('text', 'json')
+    -o file        redirect bpftrace output to file
+    -e 'program'   execute this program
+    -h, --help     show this help message
+    -l [search]    list probes
+    -p PID         filter every probe on PID; exit when it exits
+    -c 'CMD'       run CMD and exit when it exits
+    --unsafe       allow unsafe builtin functions
+    -q             keep messages quiet
+    -V, --version  bpftrace version
+    --no-warnings  disable all warning messages
+
+TROUBLESHOOTING OPTIONS:
+    -v                      verbose messages (BPF assembly, verifier statistics)
+    -d                      (dry run) debug info: AST and LLVM IR
+    --emit-elf FILE         (dry run) generate ELF file with bpf programs and write to FILE
+
+ENVIRONMENT:
+    BPFTRACE_STRLEN             [default: 64] bytes on BPF stack per str()
+    BPFTRACE_MAP_KEYS_MAX       [default: 4096] max keys in a map
+    BPFTRACE_CAT_BYTES_MAX      [default: 10k] maximum bytes read by cat builtin
+    BPFTRACE_MAX_PROBES         [default: 512] max number of probes
+"""
+
+VERSION = "bpftrace v0.17.0 (pybpftrace 0.1.0)"
+
+# Options that take a value, and flags, in bpftrace's getopt spelling.
+_VALUE_OPTS = {"-B", "-f", "-o", "-e", "-p", "-c", "-I", "--include", "--emit-elf", "--emit-llvm"}
+_FLAG_OPTS = {"-h", "--help", "-l", "-q", "-v", "-d", "-dd", "-k", "-kk", "-V", "--version",
+              "--unsafe", "--info", "--no-warnings", "--usdt-file-activation", "--verify-llvm-ir"}
+
+
+class UsageError(Exception):
+    pass
+
+
+class Args:
+    def __init__(self):
+        self.opts: dict[str, list[str]] = {}
+        self.flags: set[str] = set()
+        self.positional: list[str] = []
+
+    def get(self, name: str) -> Optional[str]:
+        vals = self.opts.get(name)
+        return vals[-1] if vals else None
+
+
+def parse_args(argv: list[str]) -> Args:
+    """getopt-like parsing: options may come before or between positionals; `--` ends them."""
+    args = Args()
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            args.positional.extend(argv[i + 1:])
+            break
+        if a in _VALUE_OPTS:
+            if i + 1 >= len(argv):
+                raise UsageError(f"option requires an argument -- '{a.lstrip('-')}'")
+            args.opts.setdefault(a, []).append(argv[i + 1])
+            i += 2
+            continue
+        if len(a) > 2 and a[:2] in _VALUE_OPTS and not a.startswith("--"):
+            args.opts.setdefault(a[:2], []).append(a[2:])
+            i += 1
+            continue
+        if a in _FLAG_OPTS:
+            args.flags.add(a)
+            i += 1
+            continue
+        if a.startswith("-") and a != "-" and not _looks_numeric(a):
+            raise UsageError(f"unrecognized option '{a}'")
+        args.positional.append(a)
+        i += 1
+    return args
+
+
+def _looks_numeric(s: str) -> bool:
+    try:
+        int(s, 0)
+        return True
+    except ValueError:
+        return False
+
+
+class Output:
+    """Where tracing output goes (-o FILE or stdout); bpftrace's exit separator always goes
+    to stdout, as 0.17 does."""
+
+    def __init__(self, path: Optional[str], buffering: Optional[str]):
+        self.stdout = sys.stdout.buffer
+        self.file = open(path, "wb") if path else None
+        self.full = buffering == "full"
+
+    def write(self, text: str, to_stdout: bool = False) -> None:
+        data = text.encode("utf-8", "surrogateescape")
+        target = self.stdout if (to_stdout or self.file is None) else self.file
+        target.write(data)
+        if not self.full:
+            target.flush()
+
+    def flush(self) -> None:
+        for f in (self.stdout, self.file):
+            if f is not None:
+                f.flush()
+
+    def close(self) -> None:
+        self.flush()
+        if self.file:
+            self.file.close()
+
+
+def _read_program(args: Args) -> tuple[str, str, list[str]]:
+    """(source text, source name, positional params)."""
+    prog = args.get("-e")
+    if prog is not None:
+        return prog, "stdin", args.positional
+    if not args.positional:
+        raise UsageError("No program specified")
+    path, params = args.positional[0], args.positional[1:]
+    if path == "-":
+        data = sys.stdin.buffer.read()
+        name = "stdin"
+    else:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise UsageError(f"failed to open file '{path}': {exc.strerror}")
+        name = path
+    return data.decode("utf-8", "surrogateescape"), name, params
+
+
+def _list_probes(args: Args) -> int:
+    from bpftrace_loader import listing
+    pattern = args.positional[0] if args.positional else (args.get("-e") or "")
+    out = listing.list_probes(pattern, verbose="-v" in args.flags, pid=_int_opt(args, "-p"))
+    sys.stdout.write(out)
+    return 0
+
+
+def _int_opt(args: Args, name: str) -> Optional[int]:
+    raw = args.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise UsageError(f"{name} expects an integer, got '{raw}'")
+
+
+class _StopRequest:
+    def __init__(self):
+        self.requested = False
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.wfd, False)
+
+    def __call__(self, signum, frame):
+        self.requested = True
+        try:
+            os.write(self.wfd, b"x")
+        except OSError:
+            pass
+
+
+def _spawn_gated_child(cmd: str):
+    """Start `cmd` under a shell that waits on a pipe before exec'ing, so its pid is known
+    before compiling (for `cpid`) and it runs only once the probes are attached."""
+    import shlex
+    import subprocess
+    r, w = os.pipe()
+    argv = shlex.split(cmd)
+    child = subprocess.Popen(["/bin/sh", "-c", 'read _ <&3; exec 3<&-; exec "$@"', "sh", *argv],
+                             pass_fds=(r,), close_fds=True)
+    os.close(r)
+    return child, w
+
+
+def run(argv: list[str]) -> int:
+    try:
+        args = parse_args(argv)
+    except UsageError as exc:
+        sys.stderr.write(f"ERROR: {exc}\n{USAGE}")
+        return 1
+    if "-h" in args.flags or "--help" in args.flags:
+        sys.stderr.write(USAGE)
+        return 0
+    if "-V" in args.flags or "--version" in args.flags:
+        sys.stdout.write(VERSION + "\n")
+        return 0
+    try:
+        if "-l" in args.flags:
+            return _list_probes(args)
+        return _trace(args)
+    except UsageError as exc:
+        sys.stderr.write(f"ERROR: {exc}\n")
+        return 1
+
+
+def _trace(args: Args) -> int:
+    from bpftrace_compiler.diagnostics import CompileError
+    from .engine import RunOptions, Trace, TraceError, MapOut
+
+    source, name, params = _read_program(args)
+    fmt = args.get("-f") or "text"
+    if fmt not in ("text", "json"):
+        raise UsageError(f"Invalid output format \"{fmt}\"\nValid formats: 'text', 'json'")
+    pid = _int_opt(args, "-p")
+    if pid is not None and not os.path.exists(f"/proc/{pid}"):
+        sys.stderr.write(f"ERROR: pid '{pid}' does not exist\n")
+        return 1
+    child, gate = (None, None)
+    if args.get("-c"):
+        child, gate = _spawn_gated_child(args.get("-c"))
+    options = RunOptions(params=tuple(params), pid=pid, unsafe="--unsafe" in args.flags,
+                         output_format=fmt, cpid=child.pid if child else None)
+    trace = Trace(source, name=name, options=options)
+    try:
+        return _run_trace(trace, args, child, gate)
+    except CompileError as exc:
+        sys.stderr.write(str(exc))
+        return 1
+    except TraceError as exc:
+        sys.stderr.write(str(exc).rstrip("\n") + "\n")
+        return 1
+    finally:
+        trace.close()
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=2)
+            except Exception:
+                child.kill()
+
+
+def _run_trace(trace, args: Args, child, gate) -> int:
+    from .engine import MapOut
+
+    program = trace.compile()
+    if program.warnings and "--no-warnings" not in args.flags:
+        sys.stderr.write(program.warnings)
+    if "-d" in args.flags or "-dd" in args.flags:
+        from bpftrace_compiler.parser import parse
+        from bpftrace_compiler.ast_printer import format_ast
+        sys.stdout.write(format_ast(parse(trace.source, trace.name)))
+        sys.stdout.write(program.ir)
+        return 0
+    if args.get("--emit-elf"):
+        with open(args.get("--emit-elf"), "wb") as f:
+            f.write(program.elf)
+        return 0
+
+    out = Output(args.get("-o"), args.get("-B"))
+    stop = _StopRequest()
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    json_mode = trace.options.output_format == "json"
+    try:
+        if "-q" not in args.flags:
+            n = program.attach_count
+            if json_mode:
+                from .render import json_output
+                out.write(json_output.attached_line(n))
+            else:
+                out.write(f"Attaching {n} probe{'s' if n != 1 else ''}...\n")
+        if "-v" in args.flags and program.asm:
+            sys.stderr.write(program.asm)
+        trace.start()
+        if os.environ.get("__BPFTRACE_NOTIFY_PROBES_ATTACHED"):
+            sys.stderr.write("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n")
+            sys.stderr.flush()
+        if gate is not None:
+            os.write(gate, b"go\n")
+            os.close(gate)
+        _loop(trace, out, stop, child, trace.options.pid)
+        for item in trace.stop():
+            _emit(out, item)
+        out.close()
+    except BrokenPipeError:
+        # the reader went away (`| head`): end quietly, as a well-behaved filter does
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        trace.stop()
+        return 0
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        os.close(stop.rfd)
+        os.close(stop.wfd)
+    return 0
+
+
+def _emit(out: Output, item) -> None:
+    from .engine import MapOut
+    if isinstance(item, MapOut):
+        out.write(item.text)
+    else:
+        out.write(item.text, to_stdout=item.kind == "exit_separator")
+
+
+def _loop(trace, out: Output, stop: _StopRequest, child, pid: Optional[int]) -> None:
+    """Wait for events until exit(), a signal, the -c child's exit or the -p process's exit."""
+    poller = select.poll()
+    poller.register(trace.fileno(), select.POLLIN)
+    poller.register(stop.rfd, select.POLLIN)
+    # A program with only BEGIN/END probes ends after BEGIN, as newer bpftrace does (0.17
+    # waits for Ctrl-C): a deliberate deviation listed in the README.
+    only_special = trace.only_special
+    while True:
+        for item in trace.poll(0):
+            _emit(out, item)
+        if trace.exited or stop.requested or only_special:
+            return
+        if child is not None and child.poll() is not None:
+            return
+        if pid is not None and not os.path.exists(f"/proc/{pid}"):
+            return
+        poller.poll(100 if (child is not None or pid is not None) else 1000)
+
+
+def main() -> None:
+    try:
+        code = run(sys.argv[1:])
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
