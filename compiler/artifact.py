@@ -17,6 +17,12 @@ Byte layouts the generated code and the loader agree on
 * Map values: count/sum: u64 (i64 for signed sum) per CPU, summed; min/max: `{i64 value,
   u64 is_set}` per CPU; avg/stats: `{i64 total, u64 count}` per CPU; hist/lhist: u64 per
   CPU per bucket; other values: their type's bytes (plain HASH map).
+* Map globals: every ld_imm64 of a map is an R_BPF_64_64 relocation against the symbol
+  `MapSpec.elf_symbol`; relocations against symbols of .data/.rodata/.bss become
+  BPF_PSEUDO_MAP_VALUE loads of one-element array maps (.rodata frozen).
+* Internal maps the loader fills before start: role "elapsed" (alias "start"), a u64 holding
+  CLOCK_BOOTTIME ns (bpf_ktime_get_boot_ns) at start, at key 0.  Roles "kstack"/"ustack":
+  STACK_TRACE maps the decoder reads KSTACK/USTACK values (`stackid | pid << 32`) from.
 * Lost events: a one-entry PERCPU_ARRAY `MapSpec(internal=True, role="lost")` holding u64
   counts of failed ring buffer writes; the loader reports increases as "Lost N events".
 """
@@ -75,6 +81,11 @@ class MapSpec:
     internal: bool = False                   # never printed
     role: str = ""                           # internal maps: "events" | "lost" | "kstack" | "ustack" | ...
     flags: int = 0
+    symbol: str = ""                         # ELF symbol of the map's global ("" = `name`)
+
+    @property
+    def elf_symbol(self) -> str:
+        return self.symbol or self.name
 
 
 @dataclass(frozen=True)
