@@ -1,0 +1,81 @@
+"""Fixtures for the symbol tests: tiny C programs compiled with gcc at test time."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SDT_HEADERS = ("/usr/include/sys/sdt.h", "/usr/include/x86_64-linux-gnu/sys/sdt.h")
+
+PLAIN_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+long global_counter = 7;
+static volatile int static_table[16];
+__attribute__((noinline)) int leaf_function(int x) { return x * 3 + static_table[x & 15]; }
+__attribute__((noinline)) int middle_function(int x) { return leaf_function(x) + 1; }
+int main(int argc, char **argv) {
+    if (argc > 1) { printf("%d\n", getpid()); fflush(stdout); pause(); }
+    return middle_function(argc) == 12345;
+}
+"""
+
+USDT_C = r"""
+#include <sys/sdt.h>
+long counter = 42;
+int guarded(int a, long b);
+int main(int argc, char **argv) {
+    int a = argc; long b = argc * 1000L; short s = -3; unsigned char uc = 200;
+    DTRACE_PROBE4(app, plain, a, b, s, uc);
+    DTRACE_PROBE2(app, global, counter, 5);
+    return guarded(a, b);
+}
+"""
+
+# a second translation unit: semaphores are per compilation unit (_SDT_HAS_SEMAPHORES)
+USDT_SEM_C = r"""
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+unsigned short app_guarded_semaphore __attribute__((unused)) __attribute__((section(".probes")));
+extern long counter;
+int guarded(int a, long b) {
+    if (app_guarded_semaphore) counter++;
+    STAP_PROBE2(app, guarded, a, b);
+    return 0;
+}
+"""
+
+
+def _gcc(tmp: Path, name: str, sources: str | list[str], *flags: str) -> Path:
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    files = []
+    for i, text in enumerate([sources] if isinstance(sources, str) else sources):
+        src = tmp / f"{name}_{i}.c"
+        src.write_text(text)
+        files.append(str(src))
+    out = tmp / name
+    subprocess.run(["gcc", *flags, "-o", str(out), *files], check=True, timeout=60,
+                   capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def plain_binaries(tmp_path_factory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("elf")
+    return {
+        "pie": _gcc(tmp, "plain_pie", PLAIN_C, "-O1", "-fno-omit-frame-pointer", "-pie", "-fPIE"),
+        "nopie": _gcc(tmp, "plain_nopie", PLAIN_C, "-O1", "-fno-omit-frame-pointer", "-no-pie"),
+    }
+
+
+@pytest.fixture(scope="session")
+def usdt_binaries(tmp_path_factory) -> dict[str, Path]:
+    if not any(Path(p).exists() for p in SDT_HEADERS):
+        pytest.skip("<sys/sdt.h> is missing (apt-get install systemtap-sdt-dev)")
+    tmp = tmp_path_factory.mktemp("usdt")
+    return {"O0": _gcc(tmp, "usdt_O0", [USDT_C, USDT_SEM_C], "-O0"),
+            "O2": _gcc(tmp, "usdt_O2", [USDT_C, USDT_SEM_C], "-O2")}
