@@ -1,0 +1,309 @@
+"""Decoding raw bytes (event records, map keys and values) into Python values and events.
+
+Owns `Decoder`: one per running program.  `value(t, buf, off)` decodes one value of a
+`SizedType` through the `VALUE_DECODERS` registry (per Kind) following loader/values.py's
+conventions; `map_snapshot()` turns raw map items into a `MapSnapshot` (per-CPU combining,
+hist buckets grouped per key); `record()` turns a ring buffer record into an event through
+`EVENT_BUILDERS` (per ActionSpec.kind).  Map actions (print/clear/zero) come back as `MapAction`
+for the session to execute.  No kernel I/O except symbol lookups and the stack-map reader
+the session passes in.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+import pwd
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from bpftrace_compiler.artifact import ActionSpec, CompiledProgram, MapSpec
+from bpftrace_compiler.types import AGGREGATIONS, Kind, SizedType
+
+from . import events as ev
+from .kallsyms import ksym, kstack_frame
+from .maps import combine, round8
+from .usyms import ustack_frame, usym
+from .values import MapSnapshot, Stack, Stats
+
+StackReader = Callable[[str, int], Optional[list[int]]]   # (role, stack id) -> frame addresses
+
+
+@dataclass(frozen=True)
+class MapAction:
+    """A print(@m)/clear(@m)/zero(@m) record: the session executes it in order."""
+    kind: str
+    action: ActionSpec
+
+
+# ---------------------------------------------------------------- scalar helpers
+def _int(buf: bytes, off: int, size: int, signed: bool) -> int:
+    return int.from_bytes(buf[off:off + size], "little", signed=signed)
+
+
+def _u64(buf: bytes, off: int) -> int:
+    return _int(buf, off, 8, False)
+
+
+def c_string(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+@functools.lru_cache(maxsize=1024)
+def username(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return str(uid)
+
+
+def inet_text(af: int, addr: bytes) -> str:
+    if af == 10:                                   # AF_INET6
+        return str(ipaddress.IPv6Address(bytes(addr[:16])))
+    return str(ipaddress.IPv4Address(bytes(addr[:4])))
+
+
+def strftime_text(fmt: str, boot_ns: int) -> str:
+    """bpftrace's strftime(): `boot_ns` is CLOCK_BOOTTIME ns; %f is microseconds."""
+    wall_ns = time.clock_gettime_ns(time.CLOCK_REALTIME) \
+        - time.clock_gettime_ns(time.CLOCK_BOOTTIME) + boot_ns
+    secs, ns = divmod(wall_ns, 1_000_000_000)
+    parts = fmt.split("%%")
+    parts = [p.replace("%f", f"{ns // 1000:06d}") for p in parts]
+    return time.strftime("%%".join(parts), time.localtime(secs))
+
+
+def _cgroup_mounts() -> list[tuple[str, str]]:
+    """(hierarchy name, mount point): the v2 hierarchy ("unified") first, then v1 by name."""
+    v2, v1 = [], []
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                dev, mnt, fstype, opts = line.split()[:4]
+                if fstype == "cgroup2":
+                    v2.append(("unified", mnt))
+                elif fstype == "cgroup":
+                    names = [o.removeprefix("name=") for o in opts.split(",")
+                             if o not in ("rw", "ro", "relatime", "noexec", "nosuid", "nodev")
+                             and not o.startswith("clone_children") and o != "xattr"]
+                    v1.append((",".join(names), mnt))
+    except OSError:
+        pass
+    return v2[:1] + sorted(v1)
+
+
+@functools.lru_cache(maxsize=256)
+def cgroup_path(cgid: int) -> str:
+    """bpftrace's cgroup_path(): `hierarchy:path` for each hierarchy holding the cgroup id."""
+    found = []
+    for name, mnt in _cgroup_mounts():
+        for root, dirs, _ in os.walk(mnt):
+            try:
+                if os.stat(root).st_ino == cgid:
+                    found.append(f"{name}:{'/' + os.path.relpath(root, mnt) if root != mnt else '/'}")
+                    break
+            except OSError:
+                continue
+    return ",".join(found)
+
+
+# ---------------------------------------------------------------- the decoder
+class Decoder:
+    def __init__(self, program: CompiledProgram, read_stack: Optional[StackReader] = None):
+        self.program = program
+        self.read_stack = read_stack
+        self.actions = {a.id: a for a in program.actions}
+
+    # values ----------------------------------------------------------
+    def value(self, t: SizedType, buf: bytes, off: int = 0) -> Any:
+        decode = VALUE_DECODERS.get(t.kind)
+        if decode is None:
+            raise ValueError(f"cannot decode a value of type {t}")
+        return decode(self, t, buf, off)
+
+    def stack(self, t: SizedType, raw: int) -> Stack:
+        perf = len(t.params) > 1 and t.params[1] == 1
+        limit = t.params[0] if t.params else 0
+        stack_id = raw & 0xFFFFFFFF
+        pid = raw >> 32
+        addrs = None
+        if stack_id < 0x80000000 and self.read_stack is not None:   # negative: -EFAULT etc.
+            addrs = self.read_stack(t.kind.value, stack_id)
+        frames = []
+        for addr in addrs or ():
+            if not addr or (limit and len(frames) >= limit):
+                break
+            frames.append(kstack_frame(addr, perf) if t.kind == Kind.KSTACK
+                          else ustack_frame(addr, pid, perf))
+        return Stack(tuple(frames), perf)
+
+    # records -----------------------------------------------------------
+    def record(self, data: bytes):
+        """A ring buffer record -> an event, a MapAction, or None for an unknown id."""
+        if len(data) < 8:
+            return None
+        action = self.actions.get(_u64(data, 0))
+        if action is None:
+            return None
+        data = data.ljust(action.record_size, b"\0")
+        args = tuple(self.value(t, data, off) for t, off in zip(action.args, action.offsets))
+        return EVENT_BUILDERS[action.kind](action, args)
+
+    # maps ----------------------------------------------------------------
+    def key(self, spec: MapSpec, raw: bytes) -> tuple:
+        kt = spec.key_type
+        if kt is None:
+            return ()
+        v = self.value(kt, raw, 0)
+        return tuple(v) if kt.kind == Kind.TUPLE else (v,)
+
+    def map_snapshot(self, spec: MapSpec, items: list[tuple[bytes, bytes]],
+                     per_cpu: Callable[[bytes], list[bytes]]) -> MapSnapshot:
+        vt = spec.value_type
+        if vt is not None and vt.kind in (Kind.HIST, Kind.LHIST):
+            return MapSnapshot(spec, self._buckets(spec, items, per_cpu))
+        entries = []
+        for kraw, vraw in items:
+            entries.append((self.key(spec, kraw), self._map_value(vt, per_cpu(vraw))))
+        return MapSnapshot(spec, entries)
+
+    def _map_value(self, vt: Optional[SizedType], slots: list[bytes]) -> Any:
+        if vt is None:
+            return None
+        if vt.kind in (Kind.AVG, Kind.STATS):
+            count, total = combine(slots, vt)
+            return Stats(count, total)
+        if vt.kind in AGGREGATIONS:
+            return combine(slots, vt)
+        return self.value(vt, slots[0], 0)
+
+    def _buckets(self, spec: MapSpec, items, per_cpu) -> list[tuple[tuple, dict]]:
+        bucket_off = round8(spec.key_type.size) if spec.key_type is not None else 0
+        user_size = spec.key_type.size if spec.key_type is not None else 0
+        grouped: dict[bytes, dict[int, int]] = {}
+        for kraw, vraw in items:
+            user, bucket = kraw[:user_size], _u64(kraw, bucket_off)
+            hist = grouped.setdefault(user, {})
+            count = combine(per_cpu(vraw), spec.value_type)
+            if count:
+                hist[bucket] = hist.get(bucket, 0) + count
+        return [(self.key(spec, user), dict(sorted(h.items()))) for user, h in grouped.items()]
+
+
+# ---------------------------------------------------------------- value decoders per Kind
+def _d_int(d: Decoder, t: SizedType, buf: bytes, off: int):
+    return _int(buf, off, t.size, t.signed)
+
+
+def _d_string(d: Decoder, t: SizedType, buf: bytes, off: int):
+    return c_string(buf[off:off + t.size])
+
+
+def _d_buffer(d: Decoder, t: SizedType, buf: bytes, off: int):
+    length = _int(buf, off, 4, False)
+    return bytes(buf[off + 4:off + 4 + min(length, max(0, t.size - 4))])
+
+
+def _d_tuple(d: Decoder, t: SizedType, buf: bytes, off: int):
+    return tuple(d.value(e, buf, off + o) for e, o in zip(t.elems, t.tuple_offsets()))
+
+
+def _d_array(d: Decoder, t: SizedType, buf: bytes, off: int):
+    elem = t.elems[0]
+    return tuple(d.value(elem, buf, off + i * elem.size) for i in range(t.size // max(1, elem.size)))
+
+
+def _d_record(d: Decoder, t: SizedType, buf: bytes, off: int):
+    out = {}
+    for f in t.fields:
+        if f.bitfield is not None:
+            bit_off, width = f.bitfield
+            raw = _int(buf, off + f.offset, f.type.size, False)
+            v = (raw >> bit_off) & ((1 << width) - 1)
+            if f.type.signed and v >> (width - 1):
+                v -= 1 << width
+            out[f.name] = v
+        else:
+            out[f.name] = d.value(f.type, buf, off + f.offset)
+    return out
+
+
+def _d_stack(d: Decoder, t: SizedType, buf: bytes, off: int):
+    return d.stack(t, _u64(buf, off))
+
+
+def _d_probe(d: Decoder, t: SizedType, buf: bytes, off: int):
+    i = _u64(buf, off)
+    names = d.program.probe_names
+    return names[i] if i < len(names) else str(i)
+
+
+def _d_timestamp(d: Decoder, t: SizedType, buf: bytes, off: int):
+    fmts = d.program.strftime_formats
+    i = _u64(buf, off)
+    return strftime_text(fmts[i] if i < len(fmts) else "%H:%M:%S", _u64(buf, off + 8))
+
+
+def _d_macaddr(d: Decoder, t: SizedType, buf: bytes, off: int):
+    return ":".join(f"{b:02X}" for b in buf[off:off + 6])
+
+
+VALUE_DECODERS: dict[Kind, Callable[[Decoder, SizedType, bytes, int], Any]] = {
+    Kind.INT: _d_int,
+    Kind.POINTER: lambda d, t, b, o: _u64(b, o),
+    Kind.CTX: lambda d, t, b, o: _u64(b, o),
+    Kind.STRING: _d_string,
+    Kind.BUFFER: _d_buffer,
+    Kind.TUPLE: _d_tuple,
+    Kind.ARRAY: _d_array,
+    Kind.RECORD: _d_record,
+    Kind.KSTACK: _d_stack,
+    Kind.USTACK: _d_stack,
+    Kind.KSYM: lambda d, t, b, o: ksym(_u64(b, o)),
+    Kind.USYM: lambda d, t, b, o: usym(_u64(b, o), _u64(b, o + 8)),
+    Kind.USERNAME: lambda d, t, b, o: username(_u64(b, o)),
+    Kind.PROBE: _d_probe,
+    Kind.INET: lambda d, t, b, o: inet_text(_int(b, o, 8, True), b[o + 8:o + 24]),
+    Kind.TIMESTAMP: _d_timestamp,
+    Kind.CGROUP_PATH: lambda d, t, b, o: cgroup_path(_u64(b, o)),
+    Kind.STRERROR: lambda d, t, b, o: os.strerror(_int(b, o, 8, True)),
+    Kind.MACADDR: _d_macaddr,
+    Kind.NONE: lambda d, t, b, o: None,
+    # aggregation values read straight from a record (no per-CPU slots)
+    Kind.COUNT: lambda d, t, b, o: _u64(b, o),
+    Kind.SUM: lambda d, t, b, o: _int(b, o, 8, t.signed),
+    Kind.MIN: lambda d, t, b, o: _int(b, o, 8, t.signed),
+    Kind.MAX: lambda d, t, b, o: _int(b, o, 8, t.signed),
+    Kind.AVG: lambda d, t, b, o: Stats(_u64(b, o + 8), _int(b, o, 8, True)),
+    Kind.STATS: lambda d, t, b, o: Stats(_u64(b, o + 8), _int(b, o, 8, True)),
+}
+
+
+# ---------------------------------------------------------------- events per action kind
+def _join_parts(args: tuple) -> tuple[str, ...]:
+    """join(): the argv strings up to the first empty one (a NULL pointer in argv)."""
+    flat: list = []
+    for a in args:
+        flat.extend(a if isinstance(a, (tuple, list)) else (a,))
+    parts = []
+    for s in flat:
+        if not s:
+            break
+        parts.append(s)
+    return tuple(parts)
+
+
+EVENT_BUILDERS: dict[str, Callable[[ActionSpec, tuple], Any]] = {
+    "printf": lambda a, args: ev.Printf(a, args),
+    "system": lambda a, args: ev.System(a, args),
+    "cat": lambda a, args: ev.Cat(a, args),
+    "time": lambda a, args: ev.Time(a),
+    "join": lambda a, args: ev.Join(a, _join_parts(args)),
+    "print_value": lambda a, args: ev.PrintValue(a, args[0] if args else None),
+    "exit": lambda a, args: ev.Exit(int(args[0]) if args else 0),
+    "print_map": lambda a, args: MapAction("print_map", a),
+    "clear": lambda a, args: MapAction("clear", a),
+    "zero": lambda a, args: MapAction("zero", a),
+}
