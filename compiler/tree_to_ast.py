@@ -1,0 +1,325 @@
+"""Builds `ast` nodes from lark's LALR reductions (used as lark's inline transformer).
+
+Owns the shape of the AST the parser hands out: spans merged from tokens, compound
+assignments desugared, `-literal` folded into a negative Integer, `++`/`--` targets checked,
+and the nesting-depth limit that keeps every later recursive pass far from Python's
+recursion limit.  Errors are raised as `lexer.LexError(message, span)`.  No lark parsing
+here: only callbacks, one per grammar rule or alias.
+"""
+from __future__ import annotations
+
+from lark import Token, Transformer
+
+from . import ast
+from .attach_points import parse_attach_point
+from .lexer import LexError
+from .source import Span
+
+# Deeper ASTs are refused with a located error: 200 levels is far beyond any real program
+# and keeps recursive visitors (about 3 Python frames per level) under the default limit.
+MAX_NESTING = 200
+
+_COMPOUND_OPS = {
+    "PLUSASSIGN": "+", "MINUSASSIGN": "-", "MULASSIGN": "*", "DIVASSIGN": "/",
+    "MODASSIGN": "%", "BANDASSIGN": "&", "BORASSIGN": "|", "BXORASSIGN": "^",
+    "LEFTASSIGN": "<<", "RIGHTASSIGN": ">>",
+}
+
+
+def token_span(tok: Token) -> Span:
+    return Span(tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def span_of(*items) -> Span:
+    """The span covering tokens, nodes and lists of nodes, in any order."""
+    out = ast.NO_SPAN
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, Token):
+            out = out.merge(token_span(item))
+        elif isinstance(item, list):
+            out = out.merge(span_of(*item))
+        else:
+            out = out.merge(getattr(item, "span", ast.NO_SPAN))
+    return out
+
+
+class AstBuilder(Transformer):
+    """One instance per parse: it remembers nesting depths and literal integers."""
+
+    def __init__(self):
+        super().__init__(visit_tokens=False)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous parse (lark keeps one builder for its inline callbacks)."""
+        self._depth: dict[int, int] = {}
+        self._literals: set[int] = set()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _node(self, node, *children):
+        depth = 1
+        for child in children:
+            if isinstance(child, list):
+                for c in child:
+                    depth = max(depth, self._depth.get(id(c), 1) + 1)
+            elif child is not None:
+                depth = max(depth, self._depth.get(id(child), 1) + 1)
+        if depth > MAX_NESTING:
+            raise LexError(f"Expression nesting is too deep (more than {MAX_NESTING} levels)",
+                           node.span)
+        self._depth[id(node)] = depth
+        return node
+
+    # ------------------------------------------------------------------ program
+
+    def start(self, probes):
+        return probes
+
+    def probe(self, items):
+        points, pred, body = items[0], None, items[-1]
+        if len(items) == 3:
+            pred = items[1]
+        return ast.Probe(points, pred, body[0], span=span_of(points, body[1]))
+
+    def attach_points(self, items):
+        return [parse_attach_point(t.value, token_span(t)) for t in items
+                if t.type == "ATTACH_POINT"]
+
+    def predicate(self, items):
+        return items[1]
+
+    def block(self, items):
+        stmts = items[1]
+        holder = ast.ExprStatement(ast.Integer(0), span=span_of(items[0], items[2]))
+        self._node(holder, stmts)       # depth of the block = depth of its statements
+        return stmts, holder
+
+    def stmt_list(self, items):
+        return [s for s in items if not isinstance(s, Token)]
+
+    # ------------------------------------------------------------------ statements
+
+    def expr_stmt(self, items):
+        return self._node(ast.ExprStatement(items[0], span=items[0].span), items[0])
+
+    def assign_stmt(self, items):
+        target, op, value = items
+        op_tok = op
+        if op_tok.type != "ASSIGN":
+            value = self._node(ast.Binop(_COMPOUND_OPS[op_tok.type], target, value,
+                                         span=token_span(op_tok)), target, value)
+        span = span_of(target, value)
+        if isinstance(target, ast.Map):
+            return self._node(ast.AssignMap(target, value, span=span), target, value)
+        if isinstance(target, ast.Variable):
+            return self._node(ast.AssignVar(target, value, span=span), target, value)
+        if isinstance(target, ast.FieldAccess) and target.index is not None:
+            raise LexError("Tuples are immutable once created. Consider creating a new "
+                           "tuple and assigning it instead.", span)
+        raise LexError(f"syntax error, unexpected {op_tok.value}", token_span(op_tok))
+
+    def assign_op(self, items):
+        return items[0]
+
+    def jump_stmt(self, items):
+        return ast.Jump(items[0].value, span=token_span(items[0]))
+
+    def if_stmt(self, items):
+        cond, (then, then_holder) = items[2], items[4]
+        orelse, last = [], then_holder
+        if len(items) == 7:
+            other = items[6]
+            if isinstance(other, ast.If):
+                orelse, last = [other], other
+            else:
+                orelse, last = other[0], other[1]
+        node = ast.If(cond, then, orelse, span=span_of(items[0], last))
+        return self._node(node, cond, then, orelse)
+
+    def unroll_stmt(self, items):
+        count, (body, holder) = items[2], items[4]
+        node = ast.Unroll(count, body, span=span_of(items[0], items[3]))
+        return self._node(node, count, body)
+
+    def unroll_count(self, items):
+        if items[0].type == "PARAM":
+            return ast.PositionalParameter(items[0].value, span=token_span(items[0]))
+        value = items[-1].value * (-1 if len(items) == 2 else 1)
+        return ast.Integer(value, span=span_of(*items))
+
+    def while_stmt(self, items):
+        cond, (body, holder) = items[2], items[4]
+        node = ast.While(cond, body, span=token_span(items[0]))
+        return self._node(node, cond, body)
+
+    # ------------------------------------------------------------------ operators
+
+    def ternary(self, items):
+        cond, left, right = items[0], items[2], items[4]
+        node = ast.Ternary(cond, left, right, span=span_of(cond, right))
+        return self._node(node, cond, left, right)
+
+    def binop(self, items):
+        left, op, right = items
+        node = ast.Binop(op.value, left, right, span=token_span(op))
+        return self._node(node, left, right)
+
+    def unop(self, items):
+        op, expr = items
+        if op.type == "MINUS" and id(expr) in self._literals:
+            return self._literal(-expr.value, span_of(op, expr))
+        node = ast.Unop(op.value, expr, span=span_of(op, expr))
+        return self._node(node, expr)
+
+    def pre_incdec(self, items):
+        op, target = items
+        return self._incdec(op, target, is_post=False, span=span_of(op, target))
+
+    def post_incdec(self, items):
+        target, op = items
+        return self._incdec(op, target, is_post=True, span=span_of(target, op))
+
+    def _incdec(self, op: Token, target, is_post: bool, span: Span):
+        if not isinstance(target, (ast.Map, ast.Variable)):
+            where = target.span if isinstance(target, ast.Identifier) else token_span(op)
+            raise LexError(f"The {op.value} operator must be applied to a map or variable",
+                           where)
+        return self._node(ast.Unop(op.value, target, is_post=is_post, span=span), target)
+
+    def cast(self, items):
+        type_name, expr = items[1], items[3]
+        node = ast.Cast(type_name, expr, span=span_of(items[0], items[2]))
+        return self._node(node, expr)
+
+    def cast_ident(self, items):
+        name, expr = items[1], items[-1]
+        stars = items[2] if len(items) == 5 else 0
+        type_name = ast.TypeName(name.value, pointer_depth=stars,
+                                 span=span_of(name, items[-3] if stars else None))
+        node = ast.Cast(type_name, expr, span=span_of(items[0], items[-2]))
+        return self._node(node, expr)
+
+    # ------------------------------------------------------------------ postfix
+
+    def field(self, items):
+        expr, name = items[0], items[2]
+        node = ast.FieldAccess(expr, field=name.value, span=span_of(expr, name))
+        return self._node(node, expr)
+
+    def arrow(self, items):
+        expr, name = items[0], items[2]
+        node = ast.FieldAccess(expr, field=name.value, arrow=True, span=span_of(expr, name))
+        return self._node(node, expr)
+
+    def tuple_index(self, items):
+        expr, index = items[0], items[2]
+        node = ast.FieldAccess(expr, index=index.value, span=span_of(expr, index))
+        return self._node(node, expr)
+
+    def index(self, items):
+        expr, index = items[0], items[2]
+        node = ast.ArrayAccess(expr, index, span=span_of(expr, items[3]))
+        return self._node(node, expr, index)
+
+    # ------------------------------------------------------------------ primaries
+
+    def integer(self, items):
+        return self._literal(items[0].value, token_span(items[0]))
+
+    def _literal(self, value: int, span: Span) -> ast.Integer:
+        node = ast.Integer(value, span=span)
+        self._literals.add(id(node))
+        return node
+
+    def string(self, items):
+        return ast.String(items[0].value, span=token_span(items[0]))
+
+    def builtin(self, items):
+        return ast.Builtin(items[0].value, span=token_span(items[0]))
+
+    def identifier(self, items):
+        return ast.Identifier(items[0].value, span=token_span(items[0]))
+
+    def param(self, items):
+        return ast.PositionalParameter(items[0].value, span=token_span(items[0]))
+
+    def paramcount(self, items):
+        return ast.PositionalCount(span=token_span(items[0]))
+
+    def variable(self, items):
+        return ast.Variable(items[0].value, span=token_span(items[0]))
+
+    def map(self, items):
+        keys = items[2] if len(items) == 4 else []
+        node = ast.Map(items[0].value, keys, span=span_of(*items))
+        return self._node(node, keys)
+
+    def call(self, items):
+        name, args = items[0], (items[2] if len(items) == 4 else [])
+        node = ast.Call(name.value, args, span=span_of(name, items[-1]))
+        return self._node(node, args)
+
+    def callee(self, items):
+        return items[0]
+
+    def args(self, items):
+        return [e for e in items if not isinstance(e, Token)]
+
+    def sizeof(self, items):
+        target = items[2]
+        if isinstance(target, ast.Identifier):      # sizeof(u64): a typedef name
+            target = ast.TypeName(target.name, span=target.span)
+        node = ast.Sizeof(target, span=span_of(items[0], items[3]))
+        return self._node(node, target)
+
+    def offsetof(self, items):
+        node = ast.Offsetof(items[2], items[4], span=span_of(items[0], items[5]))
+        return node
+
+    def paren(self, items):
+        inner = items[1]
+        self._literals.discard(id(inner))           # -(1) is not the literal -1
+        return inner
+
+    def tuple(self, items):
+        elems = [items[1]] + items[3]
+        node = ast.Tuple(elems, span=span_of(items[0], items[-1]))
+        return self._node(node, elems)
+
+    # ------------------------------------------------------------------ types
+
+    def type_name(self, items):
+        if items[0].type == "INT_TYPE":
+            base, rest = items[0].value, items[1:]
+        else:
+            base, rest = f"{items[0].value} {items[1].value}", items[2:]
+        stars, array_len = 0, None
+        for item in rest:
+            if isinstance(item, int) and not isinstance(item, Token):
+                stars = item
+            elif isinstance(item, tuple):
+                array_len = item[0]
+        return ast.TypeName(base, pointer_depth=stars, array_len=array_len,
+                            span=span_of(*items[:2], *(i[1] for i in rest
+                                                       if isinstance(i, tuple))))
+
+    def stars(self, items):
+        return len(items)
+
+    def array_len(self, items):
+        return items[1].value, items[2]
+
+    def offset_type(self, items):
+        item = items[0]
+        if isinstance(item, Token):
+            return ast.TypeName(item.value, span=token_span(item))
+        return item
+
+    def field_path(self, items):
+        return [t.value for t in items if t.type != "DOT"]
+
+    def field_name(self, items):
+        return items[0]
