@@ -20,9 +20,10 @@ from bpftrace_compiler.artifact import AttachTarget
 from . import perf_events
 from .errors import AttachError, BpfError
 from .syscalls import bpf, close, ioctl, perf_event_open
-from .uapi import (Cmd, PERF_ATTR_FLAG_DISABLED, PERF_ATTR_FLAG_FREQ, PERF_ATTR_SIZE_VER8,
-                   PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_SET_BPF, PerfEventAttr, PerfSwId,
-                   PerfType, RawTracepointOpenAttr, TestRunAttr)
+from .uapi import (AttachType, Cmd, LinkCreateAttr, PERF_ATTR_FLAG_DISABLED,
+                   PERF_ATTR_FLAG_FREQ, PERF_ATTR_SIZE_VER8, PERF_EVENT_IOC_ENABLE,
+                   PERF_EVENT_IOC_SET_BPF, PerfEventAttr, PerfSwId, PerfType,
+                   RawTracepointOpenAttr, TestRunAttr)
 from .usyms import uprobe_offset
 
 TRACEFS = "/sys/kernel/tracing"
@@ -31,12 +32,21 @@ EVENT_SOURCES = "/sys/bus/event_source/devices"
 
 @dataclass
 class Attachment:
-    """Kernel objects holding one program on one target."""
+    """Kernel objects holding one program on one target: BPF links (closing one detaches the
+    program at once) and the perf event fds they sit on."""
     probe: str
     fds: list[int] = field(default_factory=list)
-    slow_close: bool = False     # tracepoint-style perf events: close() waits for RCU (40-160 ms)
+    links: list[int] = field(default_factory=list)
+    slow_close: bool = False     # tracepoint-style perf events: closing waits for RCU (40-160 ms)
+
+    def detach(self) -> None:
+        """Stop the program from running (fast); the perf fds may stay open until close()."""
+        links, self.links = self.links, []
+        for fd in links:
+            close(fd)
 
     def close(self) -> None:
+        self.detach()
         fds, self.fds = self.fds, []
         for fd in fds:
             close(fd)
@@ -80,9 +90,23 @@ def pmu_bit(pmu: str, fmt: str) -> int:
         return int(f.read().split(":")[1].split("-")[0])
 
 
+def _link_perf_event(prog_fd: int, perf_fd: int) -> Optional[int]:
+    """BPF_LINK_CREATE(BPF_PERF_EVENT): a link fd, or None where the kernel lacks perf links."""
+    attr = LinkCreateAttr(prog_fd=prog_fd, target_fd=perf_fd, attach_type=AttachType.PERF_EVENT)
+    try:
+        return bpf(Cmd.LINK_CREATE, attr, "BPF_LINK_CREATE")
+    except BpfError as e:
+        if e.errno in (errno.EINVAL, errno.ENOTSUP, 524):
+            return None
+        raise
+
+
 def _perf_attach(probe: str, prog_fd: int, attr: PerfEventAttr, pid: int, cpus,
                  slow_close: bool = False) -> Attachment:
-    """perf_event_open on each CPU, then PERF_EVENT_IOC_SET_BPF + ENABLE."""
+    """perf_event_open on each CPU, a BPF link (or PERF_EVENT_IOC_SET_BPF) on each, ENABLE.
+
+    Through a link the program detaches as soon as the link closes, so stop() can run END
+    right away while the slow perf event closes happen in the background."""
     att = Attachment(probe, slow_close=slow_close)
     attr.size = PERF_ATTR_SIZE_VER8
     attr.flags |= PERF_ATTR_FLAG_DISABLED
@@ -90,7 +114,11 @@ def _perf_attach(probe: str, prog_fd: int, attr: PerfEventAttr, pid: int, cpus,
         for cpu in cpus:
             fd = perf_event_open(attr, pid, cpu)
             att.fds.append(fd)
-            ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd, "PERF_EVENT_IOC_SET_BPF")
+            link = _link_perf_event(prog_fd, fd)
+            if link is None:
+                ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd, "PERF_EVENT_IOC_SET_BPF")
+            else:
+                att.links.append(link)
             ioctl(fd, PERF_EVENT_IOC_ENABLE, 0, "PERF_EVENT_IOC_ENABLE")
     except BaseException:
         att.close()
@@ -128,7 +156,7 @@ def _raw_tracepoint_open(probe: str, prog_fd: int, name: Optional[str]) -> Attac
     buf = ctypes.create_string_buffer(name.encode()) if name else None
     attr = RawTracepointOpenAttr(name=ctypes.addressof(buf) if buf else 0, prog_fd=prog_fd)
     fd = bpf(Cmd.RAW_TRACEPOINT_OPEN, attr, "BPF_RAW_TRACEPOINT_OPEN")
-    return Attachment(probe, [fd])
+    return Attachment(probe, links=[fd])
 
 
 def attach_rawtracepoint(prog_fd: int, t: AttachTarget, ctx: AttachContext) -> Attachment:

@@ -14,48 +14,59 @@ from bisect import bisect_right
 from typing import Optional
 
 KALLSYMS = "/proc/kallsyms"
-_LINE = re.compile(rb"^([0-9a-fA-F]+) (\w) (\S+)(?:\t\[(\S+)\])?", re.M)
-_DATA_TYPES = frozenset(b"bBdDrR")
+# text symbols only (bcc's KSyms skips the data types b/B/d/D/r/R)
+_TEXT_LINE = re.compile(rb"^([0-9a-fA-F]+) [^bBdDrR] (\S+)", re.M)
+_ANY_LINE = re.compile(rb"^([0-9a-fA-F]+) \w (\S+)", re.M)
 
 
 class KernelSymbols:
     """A snapshot of /proc/kallsyms (or a file in the same format)."""
 
     def __init__(self, text: bytes):
-        text_syms: list[tuple[int, bytes, Optional[bytes]]] = []
-        by_name: dict[bytes, int] = {}
-        for addr_s, typ, name, mod in _LINE.findall(text):
-            addr = int(addr_s, 16)
-            if not addr:
-                continue          # kptr_restrict hides addresses: nothing to resolve against
-            by_name.setdefault(name, addr)
-            if typ[0] not in _DATA_TYPES:
-                text_syms.append((addr, name, mod or None))
-        text_syms.sort(key=lambda s: s[0])
-        self._addrs = [s[0] for s in text_syms]
-        self._syms = text_syms
-        self._by_name = by_name
+        self._text = text
+        # Keys are the 16-digit hex addresses as bytes: for fixed-width lowercase hex the byte
+        # order is the numeric order, which saves converting 120k addresses up front.
+        syms = [(a.lower().rjust(16, b"0"), n) for a, n in _TEXT_LINE.findall(text)]
+        syms.sort()
+        zero = b"0" * 16
+        syms = [s for s in syms if s[0] != zero]      # kptr_restrict hides addresses
+        self._keys = [s[0] for s in syms]
+        self._names = [s[1] for s in syms]
+        self._by_name: Optional[dict[bytes, int]] = None
 
     def __len__(self) -> int:
-        return len(self._syms)
+        return len(self._keys)
+
+    def _index(self, addr: int) -> int:
+        if not 0 <= addr < 1 << 64:
+            return -1
+        return bisect_right(self._keys, b"%016x" % addr) - 1
 
     def resolve(self, addr: int) -> Optional[tuple[str, int]]:
         """(symbol, offset) of the text symbol at or below `addr`, or None below the first."""
-        i = bisect_right(self._addrs, addr) - 1
+        i = self._index(addr)
         if i < 0:
             return None
-        start, name, _mod = self._syms[i]
-        return name.decode(errors="replace"), addr - start
+        return self._names[i].decode(errors="replace"), addr - int(self._keys[i], 16)
 
     def module(self, addr: int) -> str:
-        """The module owning the symbol at `addr` ("" for vmlinux)."""
-        i = bisect_right(self._addrs, addr) - 1
-        mod = self._syms[i][2] if i >= 0 else None
-        return mod.decode(errors="replace") if mod else ""
+        """The module owning the text symbol at `addr` ("" for vmlinux)."""
+        i = self._index(addr)
+        if i < 0:
+            return ""
+        m = re.search(rb"^%s \w %s\t\[(\S+)\]" % (self._keys[i], re.escape(self._names[i])),
+                      self._text, re.M | re.I)
+        return m.group(1).decode() if m else ""
 
     def lookup(self, name: str) -> Optional[int]:
-        """Address of any symbol (text or data) called `name`."""
-        return self._by_name.get(name.encode())
+        """Address of any symbol (text or data) called `name` (first listed), or None."""
+        if self._by_name is None:
+            by_name: dict[bytes, int] = {}
+            for a, n in _ANY_LINE.findall(self._text):
+                if n not in by_name:
+                    by_name[n] = int(a, 16)
+            self._by_name = by_name
+        return self._by_name.get(name.encode()) or None
 
     def symbolize(self, addr: int, show_offset: bool = True) -> str:
         """bpftrace's resolve_ksym text: `vfs_read+5` (or `vfs_read`), else the address
@@ -111,3 +122,13 @@ def lookup(name: str) -> Optional[int]:
 
 def symbolize(addr: int, show_offset: bool = True) -> str:
     return load().symbolize(addr, show_offset)
+
+
+def ksym(addr: int) -> str:
+    """bpftrace's ksym() value text: the symbol name without offset, else the address."""
+    return load().symbolize(addr, show_offset=False)
+
+
+def kstack_frame(addr: int, perf: bool = False) -> str:
+    """One kstack frame (see `KernelSymbols.stack_frame`)."""
+    return load().stack_frame(addr, perf)

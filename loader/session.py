@@ -1,0 +1,304 @@
+"""The Session: runs one CompiledProgram in the kernel and hands back its events and maps.
+
+Owns the run's lifecycle: `start()` (create maps, fill internal maps, load every program,
+run BEGIN, attach the rest; on any failure everything done so far is released), `poll()`
+(ring buffer records -> events, executing print/clear/zero in order, exit() semantics, lost
+events), `snapshot()`, `stop()` (detach, run END, drain) and `close()`.  Only fd-based kernel
+objects are used (nothing pinned), so even SIGKILL leaves nothing loaded.  Installs no signal
+handlers; the caller owns the loop (`fileno()` + `poll()`).
+"""
+from __future__ import annotations
+
+import select
+import struct
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Optional
+
+from bpftrace_compiler.artifact import CompiledProgram, MapSpec, ProbeSpec
+from bpftrace_compiler.types import SizedType
+
+from . import events as ev
+from .attach import SPECIAL_PROVIDERS, AttachContext, Attachment, attach, run_once
+from .decode import Decoder, MapAction
+from .elf import ElfObject, parse_elf, relocate
+from .errors import LoadError
+from .maps import BpfMap
+from .programs import load_program, prog_id, probe_display_name
+from .ringbuf import RingBuffer
+from .syscalls import close
+from .uapi import BPF_F_RDONLY_PROG, MapType
+from .values import MapSnapshot
+
+
+def _boottime_ns(m: BpfMap) -> None:
+    """role "elapsed": CLOCK_BOOTTIME ns at start, what bpf_ktime_get_boot_ns() counts."""
+    now = struct.pack("<Q", time.clock_gettime_ns(time.CLOCK_BOOTTIME))
+    m.update(bytes(m.key_size), now.ljust(m.value_stride // m.ncpus, b"\0") * m.ncpus)
+
+
+# internal map role -> how the session fills it before any program runs
+INTERNAL_MAP_FILLERS = {
+    "elapsed": _boottime_ns,
+    "start": _boottime_ns,
+}
+
+_NEW, _STARTED, _STOPPED, _CLOSED = "new", "started", "stopped", "closed"
+
+
+class Session:
+    def __init__(self, program: CompiledProgram, *, pid: Optional[int] = None):
+        self.program = program
+        self.pid = pid
+        self.attached = 0
+        self.lost = 0
+        self.prog_ids: list[int] = []           # kernel ids of our programs (bpftool prog show)
+        self._state = _NEW
+        self._maps: dict[str, BpfMap] = {}      # MapSpec.name -> map
+        self._data_maps: dict[str, BpfMap] = {}  # ELF data section -> one-element array map
+        self._progs: dict[str, int] = {}        # ProbeSpec.section -> prog fd
+        self._attachments: list[Attachment] = []
+        self._ring: Optional[RingBuffer] = None
+        self._epoll: Optional[select.epoll] = None
+        self._closer: Optional[ThreadPoolExecutor] = None
+        self._closing: list[Future] = []
+        self._exited = False
+        self._decoder = Decoder(program, self._read_stack)
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> None:
+        if self._state != _NEW:
+            raise RuntimeError("Session.start() may only be called once")
+        self._state = _STARTED
+        try:
+            obj = parse_elf(self.program.elf)
+            self._create_maps(obj)
+            self._open_ring()
+            self._load_programs(obj)
+            self._run_special("BEGIN")
+            self._attach_probes()
+        except BaseException:
+            self._release(wait=True)
+            raise
+
+    def _create_maps(self, obj: ElfObject) -> None:
+        for spec in self.program.maps:
+            self._maps[spec.name] = BpfMap.create(spec)
+        for name, section in obj.data_sections.items():
+            spec = MapSpec(name, "array", 4, len(section.data), 1, internal=True, role="data")
+            m = BpfMap.create(spec, name=name.lstrip(".")[:15],
+                              flags=BPF_F_RDONLY_PROG if section.readonly else 0)
+            self._data_maps[name] = m
+            m.update(bytes(4), section.data)
+            if section.readonly:
+                m.freeze()
+        for spec in self.program.maps:
+            fill = INTERNAL_MAP_FILLERS.get(spec.role) if spec.internal else None
+            if fill is not None:
+                fill(self._maps[spec.name])
+
+    def _open_ring(self) -> None:
+        self._epoll = select.epoll()
+        spec = self.program.internal_map("events")
+        if spec is not None and self._maps[spec.name].map_type == MapType.RINGBUF:
+            m = self._maps[spec.name]
+            self._ring = RingBuffer(m.fd, spec.max_entries)
+            self._epoll.register(m.fd, select.EPOLLIN)
+
+    def _load_programs(self, obj: ElfObject) -> None:
+        map_fds = {}
+        for spec in self.program.maps:
+            fd = self._maps[spec.name].fd
+            map_fds.setdefault(spec.elf_symbol, fd)
+            map_fds.setdefault(spec.name, fd)
+        data_fds = {name: m.fd for name, m in self._data_maps.items()}
+        for probe in self.program.probes:
+            section = obj.section_of(probe.section)
+            if section not in obj.programs:
+                raise LoadError(f"{probe_display_name(probe)}: the compiled object has no "
+                                f"program section '{probe.section}'")
+            code = relocate(obj, section, map_fds, data_fds)
+            fd = load_program(probe, code, obj.license)
+            self._progs[probe.section] = fd
+            self.prog_ids.append(prog_id(fd))
+
+    def _special(self, provider: str) -> list[ProbeSpec]:
+        return [p for p in self.program.probes if p.provider == provider]
+
+    def _run_special(self, provider: str) -> None:
+        for probe in self._special(provider):
+            run_once(self._progs[probe.section], probe_display_name(probe))
+
+    def _attach_probes(self) -> None:
+        ctx = AttachContext(pid=self.pid)
+        for probe in self.program.probes:
+            if probe.provider in SPECIAL_PROVIDERS:
+                self.attached += len(probe.targets)
+                continue
+            fd = self._progs[probe.section]
+            for target in probe.targets:
+                self._attachments.append(attach(fd, target, ctx))
+                self.attached += 1
+
+    # ------------------------------------------------------------------ events
+    def fileno(self) -> int:
+        if self._epoll is None:
+            raise RuntimeError("the session is not started")
+        return self._epoll.fileno()
+
+    def poll(self, timeout: float = 0.0) -> list[ev.Event]:
+        if self._state != _STARTED:
+            return []
+        records = self._ring.drain() if self._ring else []
+        if not records and timeout > 0:
+            self._epoll.poll(timeout)
+            records = self._ring.drain() if self._ring else []
+        out = self._check_lost()
+        if self._exited:           # bpftrace stops handling events once exit() was seen
+            return out
+        out.extend(self._handle(records))
+        return out
+
+    def _handle(self, records: list[bytes]) -> list[ev.Event]:
+        out: list[ev.Event] = []
+        for data in records:
+            item = self._decoder.record(data)
+            if item is None:
+                continue
+            if isinstance(item, MapAction):
+                self._map_action(item, out)
+            elif isinstance(item, ev.Exit):
+                out.append(item)
+                self._exited = True
+                if self._ring:
+                    self._ring.discard()     # the records after exit() are dropped
+                break
+            else:
+                out.append(item)
+        return out
+
+    def _map_action(self, item: MapAction, out: list) -> None:
+        name = item.action.map_name
+        if item.kind == "print_map":
+            out.append(ev.PrintMap(self._read_map(self.program.map(name)), item.action.top,
+                                   item.action.div))
+        elif item.kind == "clear":
+            self._maps[name].clear()
+        elif item.kind == "zero":
+            self._maps[name].zero()
+
+    def _check_lost(self) -> list[ev.Event]:
+        spec = self.program.internal_map("lost")
+        if spec is None or spec.name not in self._maps:
+            return []
+        m = self._maps[spec.name]
+        raw = m.lookup(bytes(m.key_size))
+        total = sum(struct.unpack_from("<Q", s)[0] for s in m.per_cpu(raw)) if raw else 0
+        if total <= self.lost:
+            return []
+        n, self.lost = total - self.lost, total
+        return [ev.Lost(n)]
+
+    # ------------------------------------------------------------------ maps
+    def _read_map(self, spec: MapSpec) -> MapSnapshot:
+        m = self._maps[spec.name]
+        return self._decoder.map_snapshot(spec, m.items(), m.per_cpu)
+
+    def _read_stack(self, t: SizedType, stack_id: int) -> Optional[list[int]]:
+        candidates = [s for s in self.program.maps
+                      if s.internal and s.role == t.kind.value and s.name in self._maps]
+        exact = [s for s in candidates if s.value_type is not None
+                 and s.value_type.params == t.params]
+        spec = (exact or candidates or [None])[0]
+        if spec is None:
+            return None
+        raw = self._maps[spec.name].lookup(struct.pack("<I", stack_id))
+        if raw is None:
+            return None
+        return list(struct.unpack(f"<{len(raw) // 8}Q", raw[:len(raw) // 8 * 8]))
+
+    def snapshot(self, names: Optional[list[str]] = None) -> list[MapSnapshot]:
+        if not self._maps:
+            return []
+        wanted = set(names) if names is not None else None
+        return [self._read_map(spec) for spec in self.program.user_maps
+                if wanted is None or spec.name in wanted]
+
+    # ------------------------------------------------------------------ stop / close
+    def stop(self) -> list[ev.Event]:
+        if self._state != _STARTED:
+            return []
+        self._detach()
+        out: list[ev.Event] = []
+        if self._exited:
+            if self._ring:
+                self._ring.discard()
+        else:
+            out.extend(self._handle(self._ring.drain() if self._ring else []))
+        self._exited = False         # END's own output is always delivered
+        try:
+            self._run_special("END")
+        finally:
+            out.extend(self._check_lost())
+            out.extend(self._handle(self._ring.drain() if self._ring else []))
+            self._state = _STOPPED
+            self._close_programs()
+        return out
+
+    def _detach(self) -> None:
+        """Detach every probe now; slow perf event closes go to a background thread pool."""
+        attachments, self._attachments = self._attachments, []
+        slow = []
+        for att in attachments:
+            if att.slow_close:
+                att.detach()
+                slow.append(att)
+            else:
+                att.close()
+        if slow:
+            if self._closer is None:
+                self._closer = ThreadPoolExecutor(max_workers=4,
+                                                  thread_name_prefix="bpftrace-detach")
+            self._closing.extend(self._closer.submit(att.close) for att in slow)
+
+    def _close_programs(self) -> None:
+        progs, self._progs = self._progs, {}
+        for fd in progs.values():
+            close(fd)
+
+    def _release(self, wait: bool) -> None:
+        self._detach()
+        self._close_programs()
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
+        if self._epoll is not None:
+            self._epoll.close()
+        for m in list(self._maps.values()) + list(self._data_maps.values()):
+            m.close()
+        self._maps.clear()
+        self._data_maps.clear()
+        if self._closer is not None:
+            self._closer.shutdown(wait=wait)
+            self._closer = None
+        self._closing.clear()
+        self._state = _CLOSED
+
+    def close(self) -> None:
+        if self._state == _CLOSED:
+            return
+        self._release(wait=True)
+
+    def wait_detached(self) -> None:
+        """Block until the background perf event closes have finished."""
+        for f in list(self._closing):
+            f.result()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.stop()
+        finally:
+            self.close()
