@@ -1,0 +1,323 @@
+"""User-space address symbolisation for ustack frames and usym(), per process.
+
+Owns reading a process's executable mappings (/proc/PID/maps), the function symbols of each
+mapped object (read through /proc/PID/root, or /proc/PID/map_files for deleted files, with
+separate debug files found by build id), the load bias of PIE executables and shared
+objects (address -> file offset -> link-time address via PT_LOAD), /tmp/perf-PID.map JIT
+maps, and a per-pid cache: `remember(pid)` while a process runs keeps its stacks resolvable
+after it exits.  Frame text follows bpftrace 0.17's resolve_usym.  Imports no compiler
+module (the loader's rule), so it carries its own small ELF64 symbol reader.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Optional
+
+from . import demangle as _demangle
+
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+_PHDR = struct.Struct("<IIQQQQQQ")
+SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM = 2, 7, 11
+PT_LOAD = 1
+STT_FUNC, STT_GNU_IFUNC = 2, 10
+DEBUG_DIR = "/usr/lib/debug"
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    offset: int
+    module: str         # the mapped file's path as /proc/PID/maps names it
+
+
+class ElfFunctions:
+    """Sized function symbols (.symtab + .dynsym) and PT_LOAD segments of one ELF64 file."""
+
+    def __init__(self, data: bytes):
+        if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+            raise ValueError("not a 64-bit little-endian ELF file")
+        phoff, shoff = struct.unpack_from("<QQ", data, 32)
+        phentsize, phnum, shentsize, shnum, _shstrndx = struct.unpack_from("<HHHHH", data, 54)
+        self.loads = []                    # (p_offset, p_vaddr, p_filesz)
+        for i in range(phnum):
+            typ, _fl, off, vaddr, _pa, filesz, _memsz, _al = _PHDR.unpack_from(
+                data, phoff + i * phentsize)
+            if typ == PT_LOAD:
+                self.loads.append((off, vaddr, filesz))
+        sections = [_SHDR.unpack_from(data, shoff + i * shentsize) for i in range(shnum)] \
+            if shoff else []
+        funcs: dict[tuple[int, str], int] = {}
+        self.build_id = ""
+        for _name, typ, _fl, _addr, off, size, link, _info, _al, entsize in sections:
+            if typ == SHT_NOTE:
+                self.build_id = self.build_id or _build_id(data[off:off + size])
+            if typ not in (SHT_SYMTAB, SHT_DYNSYM) or not entsize:
+                continue
+            stroff = sections[link][4]
+            for nm, info, _o, shndx, value, sz in struct.iter_unpack("<IBBHQQ", data[off:off + size]):
+                if (info & 0xF) in (STT_FUNC, STT_GNU_IFUNC) and shndx and value and nm:
+                    end = data.index(b"\0", stroff + nm)
+                    funcs.setdefault((value, data[stroff + nm:end].decode(errors="replace")), sz)
+        ordered = sorted(funcs.items())
+        self.starts = [k[0] for k, _ in ordered]
+        self.names = [k[1] for k, _ in ordered]
+        self.sizes = [sz for _, sz in ordered]
+
+    @property
+    def has_symbols(self) -> bool:
+        return bool(self.starts)
+
+    def file_offset_to_vaddr(self, offset: int) -> Optional[int]:
+        for off, vaddr, filesz in self.loads:
+            if off <= offset < off + filesz:
+                return offset - off + vaddr
+        return None
+
+    def find(self, vaddr: int) -> Optional[tuple[str, int]]:
+        """(name, offset) of a sized function containing `vaddr` (bcc's rule: the closest
+        containing symbol, looking back past symbols that end before it)."""
+        i = bisect_right(self.starts, vaddr) - 1
+        for j in range(i, max(i - 16, -1), -1):
+            start, size = self.starts[j], self.sizes[j]
+            if vaddr < start + size:
+                return self.names[j], vaddr - start
+        return None
+
+
+def _build_id(notes: bytes) -> str:
+    pos = 0
+    while pos + 12 <= len(notes):
+        namesz, descsz, typ = struct.unpack_from("<III", notes, pos)
+        pos += 12
+        owner = notes[pos:pos + namesz]
+        pos += (namesz + 3) & ~3
+        if owner == b"GNU\0" and typ == 3:
+            return notes[pos:pos + descsz].hex()
+        pos += (descsz + 3) & ~3
+    return ""
+
+
+_ELF_CACHE: dict[tuple, Optional[ElfFunctions]] = {}
+_ELF_LOCK = threading.Lock()
+
+
+def elf_functions(path: str) -> Optional[ElfFunctions]:
+    """Symbols of `path`, cached by (dev, inode, size, mtime); None if unreadable.  A stripped
+    file uses its separate debug file (/usr/lib/debug/.build-id/xx/rest.debug) if present."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _ELF_LOCK:
+        if key in _ELF_CACHE:
+            return _ELF_CACHE[key]
+    try:
+        with open(path, "rb") as f:
+            elf = ElfFunctions(f.read())
+    except (OSError, ValueError, struct.error, IndexError):
+        elf = None
+    if elf is not None and elf.build_id:
+        debug = f"{DEBUG_DIR}/.build-id/{elf.build_id[:2]}/{elf.build_id[2:]}.debug"
+        if os.path.exists(debug):
+            try:
+                with open(debug, "rb") as f:
+                    dbg = ElfFunctions(f.read())
+                if len(dbg.starts) > len(elf.starts):
+                    elf.starts, elf.names, elf.sizes = dbg.starts, dbg.names, dbg.sizes
+            except (OSError, ValueError, struct.error, IndexError):
+                pass
+    with _ELF_LOCK:
+        if len(_ELF_CACHE) > 512:
+            _ELF_CACHE.clear()
+        _ELF_CACHE[key] = elf
+    return elf
+
+
+@dataclass(frozen=True)
+class Mapping:
+    start: int
+    end: int
+    offset: int
+    path: str           # as /proc/PID/maps shows it (" (deleted)" stripped)
+    open_path: str      # a path this process can read it through
+
+
+def read_maps(pid: int) -> list[Mapping]:
+    """Executable, file-backed mappings of a process ([] if it is gone)."""
+    out = []
+    root = f"/proc/{pid}/root"
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            lines = f.readlines()
+    except OSError:
+        return []
+    for line in lines:
+        parts = line.split(None, 5)
+        if len(parts) < 6 or "x" not in parts[1]:
+            continue
+        path = parts[5].rstrip("\n")
+        if not path.startswith("/"):
+            continue
+        span = parts[0]
+        start, end = (int(x, 16) for x in span.split("-"))
+        if path.endswith(" (deleted)"):
+            path = path[:-len(" (deleted)")]
+            open_path = f"/proc/{pid}/map_files/{span}"
+        else:
+            open_path = root + path if os.path.exists(root + path) else path
+        out.append(Mapping(start, end, int(parts[2], 16), path, open_path))
+    return out
+
+
+class PerfMap:
+    """A JIT symbol map (/tmp/perf-PID.map: `START SIZE name` per line, hex)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._mtime = -1
+        self.starts: list[int] = []
+        self.entries: list[tuple[int, int, str]] = []
+
+    def _refresh(self) -> None:
+        try:
+            mtime = os.stat(self.path).st_mtime_ns
+        except OSError:
+            return
+        if mtime == self._mtime:
+            return
+        entries = []
+        with open(self.path, errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(" ", 2)
+                if len(parts) == 3:
+                    try:
+                        entries.append((int(parts[0], 16), int(parts[1], 16), parts[2]))
+                    except ValueError:
+                        continue
+        entries.sort()
+        self.entries, self.starts, self._mtime = entries, [e[0] for e in entries], mtime
+
+    def find(self, addr: int) -> Optional[tuple[str, int]]:
+        self._refresh()
+        i = bisect_right(self.starts, addr) - 1
+        if i >= 0:
+            start, size, name = self.entries[i]
+            if addr < start + size:
+                return name, addr - start
+        return None
+
+
+class ProcessSymbols:
+    """What one process had mapped, kept after it exits."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.maps = read_maps(pid)
+        self.perf_map = PerfMap(f"/tmp/perf-{pid}.map")
+        self._lock = threading.Lock()
+
+    def _alive(self) -> bool:
+        return os.path.exists(f"/proc/{self.pid}")
+
+    def _mapping(self, addr: int) -> Optional[Mapping]:
+        for m in self.maps:
+            if m.start <= addr < m.end:
+                return m
+        return None
+
+    def resolve(self, addr: int, demangle: bool = True) -> Optional[Symbol]:
+        """The function containing `addr` in this process, or None."""
+        m = self._mapping(addr)
+        if m is None and self._alive():           # dlopen()ed since the snapshot
+            with self._lock:
+                self.maps = read_maps(self.pid) or self.maps
+            m = self._mapping(addr)
+        if m is not None:
+            elf = elf_functions(m.open_path) or (elf_functions(m.path)
+                                                 if m.open_path != m.path else None)
+            if elf is not None:
+                vaddr = elf.file_offset_to_vaddr(addr - m.start + m.offset)
+                hit = elf.find(vaddr) if vaddr is not None else None
+                if hit:
+                    name = _demangle.demangle(hit[0]) if demangle else hit[0]
+                    return Symbol(name, hit[1], m.path)
+        hit = self.perf_map.find(addr)
+        if hit:
+            return Symbol(hit[0], hit[1], self.perf_map.path)
+        return None
+
+    def preload(self) -> None:
+        """Read the symbols of every mapped object now (while the files are reachable)."""
+        for m in self.maps:
+            elf_functions(m.open_path)
+
+
+_PROCS: dict[int, ProcessSymbols] = {}
+_PROCS_LOCK = threading.Lock()
+MAX_PROCESSES = 4096
+
+
+def remember(pid: int, preload: bool = False) -> ProcessSymbols:
+    """Snapshot a process's mappings now (call it while the process is alive, e.g. when the
+    first event carrying its pid arrives) so its addresses still resolve after it exits."""
+    with _PROCS_LOCK:
+        ps = _PROCS.get(pid)
+    if ps is None or (not ps.maps and ps._alive()):
+        ps = ProcessSymbols(pid)
+        with _PROCS_LOCK:
+            if len(_PROCS) >= MAX_PROCESSES:
+                _PROCS.pop(next(iter(_PROCS)))
+            _PROCS[pid] = ps
+    if preload:
+        ps.preload()
+    return ps
+
+
+def forget(pid: Optional[int] = None) -> None:
+    """Drop the cached mappings of one process (or of all)."""
+    with _PROCS_LOCK:
+        if pid is None:
+            _PROCS.clear()
+        else:
+            _PROCS.pop(pid, None)
+
+
+def _enabled() -> bool:
+    return os.environ.get("BPFTRACE_NO_USER_SYMBOLS", "") not in ("1", "true")
+
+
+def resolve(addr: int, pid: int) -> Optional[Symbol]:
+    if not _enabled() or pid <= 0:
+        return None
+    return remember(pid).resolve(addr)
+
+
+def format_address(addr: int) -> str:
+    """An address as libstdc++ prints `(void *)addr` (`0x55cae5ac8149`, `0` for NULL)."""
+    return f"{addr:#x}" if addr else "0"
+
+
+def symbolize(addr: int, pid: int, show_offset: bool = False, show_module: bool = False) -> str:
+    """bpftrace's resolve_usym: `name[+off][ (module)]`, or `0x...[ ([unknown])]`."""
+    sym = resolve(addr, pid)
+    if sym is None:
+        return format_address(addr) + (" ([unknown])" if show_module else "")
+    text = f"{sym.name}+{sym.offset}" if show_offset else sym.name
+    return f"{text} ({sym.module})" if show_module else text
+
+
+def usym(addr: int, pid: int) -> str:
+    """usym() value text: the function name, or the address."""
+    return symbolize(addr, pid)
+
+
+def ustack_frame(addr: int, pid: int, perf_mode: bool = False) -> str:
+    """One ustack line body: `func+off` (bpftrace mode) or `7f1c... func+off (/path)` (perf)."""
+    if perf_mode:
+        return f"{addr:x} {symbolize(addr, pid, True, True)}"
+    return symbolize(addr, pid, True)

@@ -1,0 +1,153 @@
+"""Kernel and user address symbolisation and C++ demangling, against live processes."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from bpftrace_compiler import elf_symbols as E
+from bpftrace_loader import demangle as D
+from bpftrace_loader import kallsyms as K
+from bpftrace_loader import user_symbols as U
+
+SAMPLE_KALLSYMS = b"""\
+ffffffff81000000 T _stext
+ffffffff81000100 t helper_a
+ffffffff81000200 D some_data
+ffffffff81000180 T helper_b
+ffffffffc0001000 t mod_func\t[mymod]
+0000000000000000 A fixed_percpu_data
+"""
+
+
+def test_kallsyms_sample():
+    ks = K.KernelSymbols(SAMPLE_KALLSYMS)
+    assert len(ks) == 4                                  # data and zero-address skipped
+    assert ks.resolve(0xffffffff81000105) == ("helper_a", 5)
+    assert ks.resolve(0xffffffff81000180) == ("helper_b", 0)
+    assert ks.resolve(0xffffffff81000300) == ("helper_b", 0x180)     # data symbol ignored
+    assert ks.resolve(0xffffffff80000000) is None
+    assert ks.symbolize(0xffffffff80000000) == "0xffffffff80000000"
+    assert ks.symbolize(0) == "0"
+    assert ks.stack_frame(0xffffffff81000105) == "helper_a+5"
+    assert ks.stack_frame(0xffffffff81000105, perf=True) == "ffffffff81000105 helper_a+5"
+    assert ks.lookup("some_data") == 0xffffffff81000200 and ks.lookup("nope") is None
+    assert ks.module(0xffffffffc0001010) == "mymod" and ks.module(0xffffffff81000101) == ""
+
+
+@pytest.mark.root
+def test_kallsyms_live_matches_proc():
+    with open("/proc/kallsyms") as f:
+        lines = [ln.split() for ln in f if " T vfs_read" in ln or " T schedule\n" in ln]
+    addr = {parts[2]: int(parts[0], 16) for parts in lines}
+    assert K.lookup("vfs_read") == addr["vfs_read"] != 0
+    assert K.resolve(addr["vfs_read"] + 5) == ("vfs_read", 5)
+    assert K.kstack_frame(addr["schedule"] + 9) == "schedule+9"
+    assert K.ksym(addr["schedule"]) == "schedule"
+    assert K.load() is K.load()
+
+
+def test_demangle():
+    assert D.demangle("_ZN3foo3barEi") == "foo::bar(int)"
+    assert D.demangle("main") == "main"
+    assert D.demangle("_Zgarbage!") == "_Zgarbage!"
+    assert D.demangle_many(["_ZN1a1bEv", "plain"]) == ["a::b()", "plain"]
+    if shutil.which("c++filt"):
+        assert D._cxxfilt(["_ZN1a1bEv"]) == ["a::b()"]
+
+
+@pytest.fixture
+def running(plain_binaries, tmp_path):
+    """A paused copy of the PIE test program, its pid and its path."""
+    exe = tmp_path / "victim"
+    shutil.copy(plain_binaries["pie"], exe)
+    proc = subprocess.Popen([str(exe), "wait"], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        yield proc, pid, exe
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        U.forget(pid)
+
+
+def _runtime_address(pid: int, exe, vaddr: int) -> int:
+    elf = E.load_elf(str(exe))
+    offset = elf.address_to_file_offset(vaddr)
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and parts[5] == str(exe):
+                start, end = (int(x, 16) for x in parts[0].split("-"))
+                off = int(parts[2], 16)
+                if off <= offset < off + (end - start):
+                    return start + offset - off
+    raise AssertionError("mapping not found")
+
+
+def test_user_frames_of_pie_process(running):
+    proc, pid, exe = running
+    leaf = E.load_elf(str(exe)).find("leaf_function")
+    addr = _runtime_address(pid, exe, leaf.address) + 3
+    assert addr != leaf.address + 3                     # PIE: a load bias applies
+    assert U.usym(addr, pid) == "leaf_function"
+    assert U.ustack_frame(addr, pid) == "leaf_function+3"
+    assert U.ustack_frame(addr, pid, perf_mode=True) == f"{addr:x} leaf_function+3 ({exe})"
+    assert U.ustack_frame(0x10, pid) == "0x10"
+    assert U.ustack_frame(0x10, pid, perf_mode=True) == "10 0x10 ([unknown])"
+
+
+def test_exited_process_resolves_from_cache(running):
+    proc, pid, exe = running
+    main = E.load_elf(str(exe)).find("main")
+    addr = _runtime_address(pid, exe, main.address) + 1
+    U.remember(pid, preload=True)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert not os.path.exists(f"/proc/{pid}")
+    assert U.ustack_frame(addr, pid) == "main+1"
+    U.forget(pid)
+    assert U.ustack_frame(addr, pid) == f"{addr:#x}"   # nothing cached: bpftrace's fallback
+
+
+def test_deleted_binary_resolves_through_map_files(running):
+    proc, pid, exe = running
+    mid = E.load_elf(str(exe)).find("middle_function")
+    addr = _runtime_address(pid, exe, mid.address) + 2
+    os.unlink(exe)
+    assert U.usym(addr, pid) == "middle_function"
+
+
+def test_perf_map_for_jit_code(running):
+    proc, pid, exe = running
+    path = f"/tmp/perf-{pid}.map"
+    try:
+        with open(path, "w") as f:
+            f.write("7f0000001000 100 jitted::hot_loop\n7f0000002000 20 LazyCompile:*foo\n")
+        assert U.ustack_frame(0x7f0000001010, pid) == "jitted::hot_loop+16"
+        assert U.ustack_frame(0x7f0000002004, pid, True) == \
+            f"7f0000002004 LazyCompile:*foo+4 ({path})"
+        assert U.usym(0x7f0000002040, pid) == "0x7f0000002040"
+    finally:
+        os.unlink(path)
+
+
+def test_shared_library_in_this_process():
+    import ctypes
+    libc = ctypes.CDLL(None)
+    addr = ctypes.cast(libc.getpid, ctypes.c_void_p).value
+    sym = U.resolve(addr, os.getpid())
+    assert sym is not None and sym.offset == 0 and "getpid" in sym.name
+    assert re.search(r"libc[.-]", sym.module)
+
+
+def test_no_user_symbols_env(running, monkeypatch):
+    proc, pid, exe = running
+    main = E.load_elf(str(exe)).find("main")
+    addr = _runtime_address(pid, exe, main.address)
+    monkeypatch.setenv("BPFTRACE_NO_USER_SYMBOLS", "1")
+    assert U.usym(addr, pid) == f"{addr:#x}"
