@@ -1,0 +1,56 @@
+"""Ring buffer record walking on synthetic ring bytes."""
+import struct
+
+from bpftrace_loader.ringbuf import parse_records, record_span
+from bpftrace_loader.uapi import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT
+
+SIZE = 64   # a tiny ring: records must wrap through the double mapping
+
+
+class Ring:
+    """A ring of SIZE bytes mapped twice in a row, as the kernel maps the data pages."""
+
+    def __init__(self):
+        self.data = bytearray(SIZE)
+        self.prod = 0
+
+    def put(self, payload: bytes, flags: int = 0) -> None:
+        for i, b in enumerate(struct.pack("<II", len(payload) | flags, 0) + payload):
+            self.data[(self.prod + i) % SIZE] = b
+        self.prod += record_span(len(payload))
+
+    def read(self, off: int, n: int) -> bytes:
+        return bytes((self.data * 2)[off:off + n])
+
+
+def test_records_in_order_with_padding():
+    ring = Ring()
+    ring.put(b"abc")
+    ring.put(b"0123456789")
+    records, cons = parse_records(ring.read, 0, ring.prod, SIZE - 1)
+    assert records == [b"abc", b"0123456789"]
+    assert cons == 16 + 24 == ring.prod
+
+
+def test_discarded_records_are_skipped_and_busy_stops_the_walk():
+    ring = Ring()
+    ring.put(b"keep")
+    ring.put(b"gone", BPF_RINGBUF_DISCARD_BIT)
+    ring.put(b"late", BPF_RINGBUF_BUSY_BIT)
+    ring.put(b"after")
+    records, cons = parse_records(ring.read, 0, ring.prod, SIZE - 1)
+    assert records == [b"keep"]
+    assert cons == 32          # stopped at the busy record, which is not consumed
+
+
+def test_wrap_around_and_limit():
+    ring = Ring()
+    ring.put(b"x" * 40)                 # 48 bytes
+    first, cons = parse_records(ring.read, 0, ring.prod, SIZE - 1)
+    ring.put(b"wraps around!")          # starts at 48, ends past the ring end
+    ring.put(b"third")
+    records, cons2 = parse_records(ring.read, cons, ring.prod, SIZE - 1, limit=1)
+    assert first == [b"x" * 40]
+    assert records == [b"wraps around!"]
+    rest, cons3 = parse_records(ring.read, cons2, ring.prod, SIZE - 1)
+    assert rest == [b"third"] and cons3 == ring.prod
