@@ -1,0 +1,526 @@
+"""Lowering of one typed probe block (a `ProgramUnit`) to an LLVM function.
+
+Owns `Lowerer`: statements, operators, control flow (if/unroll/while with break/continue,
+return), scratch variables, map reads/writes with their key layouts, and the copy rules
+between values.  Integers live in i64 registers; strings, tuples and other aggregates live
+in zero-filled stack buffers and are passed around as i8 pointers.  Builtins and functions
+are lowered by their registry entries, which call back into this class.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Optional
+
+from llvmlite import ir
+
+from .. import ast
+from ..builtins import registry
+from ..passes.semantic import Analysis, ProgramUnit, is_scalar, storage_type
+from ..types import Kind, SizedType, struct_layout
+from .builder import I1, I32, I64, I8, I8P, BpfBuilder
+
+ZERO = ir.Constant(I64, 0)
+ONE = ir.Constant(I64, 1)
+
+
+def bucket_offset(key_type: Optional[SizedType]) -> int:
+    return 0 if key_type is None else (key_type.size + 7) // 8 * 8
+
+
+class Lowerer:
+    def __init__(self, bb: BpfBuilder, unit: ProgramUnit, analysis: Analysis, options,
+                 params: tuple[str, ...]):
+        self.bb = bb
+        self.b = bb.b
+        self.unit = unit
+        self.analysis = analysis
+        self.options = options
+        self.params = params
+        self.vars: dict[str, ir.Value] = {}
+        self.loops: list[tuple[ir.Block, ir.Block]] = []   # (continue target, break target)
+
+    # ---- entry points
+    def lower_unit(self) -> None:
+        for name, t in self.unit.variables.items():
+            st = storage_type(t)
+            self.vars[name] = self.bb.alloca_bytes(st.size, name)
+        if self.options.pid is not None:
+            pid = self.b.lshr(self.bb.helper(14, []), ir.Constant(I64, 32))
+            self._return_unless(self.b.icmp_unsigned("==", pid, ir.Constant(I64, self.options.pid)))
+        pred = self.unit.probe.predicate
+        if pred is not None:
+            self._return_unless(self.truth(self.expr(pred)))
+        self.block(self.unit.probe.body)
+
+    def _return_unless(self, cond: ir.Value) -> None:
+        with self.b.if_then(self.b.not_(cond)):
+            self.b.ret(ZERO)
+
+    def data(self, node):
+        return self.analysis.node_data.get(id(node))
+
+    # ---- statements
+    def block(self, stmts: list) -> None:
+        for s in stmts:
+            if self.b.block.is_terminated:
+                return
+            getattr(self, "_stmt_" + type(s).__name__)(s)
+
+    def _stmt_ExprStatement(self, s: ast.ExprStatement) -> None:
+        self.expr(s.expr)
+
+    def _stmt_AssignMap(self, s: ast.AssignMap) -> None:
+        t = s.expr.type
+        if t is not None and t.is_aggregation:
+            entry = registry.lookup_function(s.expr.func)
+            entry.lower_assign(self, s.map, s.expr)
+            return
+        value = self.expr(s.expr)
+        self.map_store(s.map, value, s.expr.type)
+
+    def _stmt_AssignVar(self, s: ast.AssignVar) -> None:
+        value = self.expr(s.expr)
+        self.store_value(self.vars[s.var.name], value, s.expr.type, s.var.type)
+
+    def _stmt_If(self, s: ast.If) -> None:
+        cond = self.truth(self.expr(s.cond))
+        if s.orelse:
+            with self.b.if_else(cond) as (then, orelse):
+                with then:
+                    self.block(s.then)
+                with orelse:
+                    self.block(s.orelse)
+        else:
+            with self.b.if_then(cond):
+                self.block(s.then)
+        self._fix_unreachable()
+
+    def _fix_unreachable(self) -> None:
+        # if_then/if_else leave an empty merge block when both arms returned.
+        if not self.b.block.instructions and not list(_preds(self.b.block, self.bb.func)):
+            self.b.unreachable()
+
+    def _stmt_Unroll(self, s: ast.Unroll) -> None:
+        for _ in range(self.data(s) or 0):
+            if self.b.block.is_terminated:
+                return
+            self.block(s.body)
+
+    def _stmt_While(self, s: ast.While) -> None:
+        f = self.bb.func
+        cond_bb = f.append_basic_block("while_cond")
+        body_bb = f.append_basic_block("while_body")
+        end_bb = f.append_basic_block("while_end")
+        self.b.branch(cond_bb)
+        self.b.position_at_end(cond_bb)
+        self.b.cbranch(self.truth(self.expr(s.cond)), body_bb, end_bb)
+        self.b.position_at_end(body_bb)
+        self.loops.append((cond_bb, end_bb))
+        self.block(s.body)
+        self.loops.pop()
+        if not self.b.block.is_terminated:
+            self.b.branch(cond_bb)
+        self.b.position_at_end(end_bb)
+
+    def _stmt_Jump(self, s: ast.Jump) -> None:
+        if s.kind == "return":
+            self.b.ret(ZERO)
+        elif s.kind == "break":
+            self.b.branch(self.loops[-1][1])
+        else:
+            self.b.branch(self.loops[-1][0])
+        dead = self.bb.func.append_basic_block("after_jump")
+        self.b.position_at_end(dead)
+
+    # ---- values
+    def truth(self, v: ir.Value) -> ir.Value:
+        if v.type == I1:
+            return v
+        return self.b.icmp_unsigned("!=", v, ir.Constant(v.type, 0))
+
+    def to_i64(self, v: ir.Value, signed: bool = False) -> ir.Value:
+        if v.type == I64:
+            return v
+        if isinstance(v.type, ir.PointerType):
+            return self.b.ptrtoint(v, I64)
+        if v.type.width > 64:
+            return self.b.trunc(v, I64)
+        return self.b.sext(v, I64) if signed else self.b.zext(v, I64)
+
+    def store_value(self, dst: ir.Value, value: ir.Value, src_t: SizedType,
+                    dst_t: Optional[SizedType] = None, off: int = 0) -> None:
+        """Store `value` (of type src_t) into memory laid out as dst_t at dst+off."""
+        dst_t = dst_t or storage_type(src_t)
+        if is_scalar(dst_t):
+            self.bb.store_int(dst, off, self.to_i64(value), min(8, dst_t.size) if dst_t.kind ==
+                              Kind.INT else 8)
+            return
+        if dst_t.kind == Kind.TUPLE and src_t.kind == Kind.TUPLE and src_t != dst_t:
+            src_offs, dst_offs = src_t.tuple_offsets(), dst_t.tuple_offsets()
+            for se, de, so, do in zip(src_t.elems, dst_t.elems, src_offs, dst_offs):
+                elem = self.load_value(self.bb.offset(value, so), se)
+                self.store_value(dst, elem, se, de, off + do)
+            return
+        size = min(src_t.size, dst_t.size)
+        target = self.bb.offset(dst, off)
+        if src_t.size < dst_t.size:
+            self.bb.memset(self.bb.offset(target, src_t.size), dst_t.size - src_t.size)
+        self.bb.memcpy(target, value, size)
+
+    def load_value(self, ptr: ir.Value, t: SizedType) -> ir.Value:
+        """Read a stored value: a scalar into a register, anything else stays a pointer."""
+        if is_scalar(t):
+            return self.bb.load_int(ptr, 0, t.size if t.kind == Kind.INT else 8, t.signed)
+        return self.b.bitcast(ptr, I8P)
+
+    def copy_to_stack(self, ptr: ir.Value, t: SizedType, name: str = "copy") -> ir.Value:
+        buf = self.bb.alloca_bytes(t.size, name)
+        self.bb.memcpy(buf, ptr, t.size)
+        return buf
+
+    # ---- maps
+    def map_key(self, m: ast.Map, bucket: Optional[ir.Value] = None) -> ir.Value:
+        info = self.analysis.maps[m.name]
+        key_t = info.key_type
+        size = bucket_offset(key_t) + (8 if bucket is not None else 0)
+        size = max(size, 8)
+        key = self.bb.alloca_bytes(size, "key_" + m.name.lstrip("@"))
+        if key_t is not None:
+            if len(m.keys) == 1:
+                self.store_value(key, self.expr(m.keys[0]), m.keys[0].type, key_t)
+            else:
+                for k, kt, off in zip(m.keys, info.key_args, key_t.tuple_offsets()):
+                    self.store_value(key, self.expr(k), k.type, kt, off)
+        if bucket is not None:
+            self.bb.store_int(key, bucket_offset(key_t), bucket)
+        return key
+
+    def map_store(self, m: ast.Map, value: ir.Value, src_t: SizedType) -> None:
+        info = self.analysis.maps[m.name]
+        key = self.map_key(m)
+        if is_scalar(info.value):
+            buf = self.bb.alloca(I64, "val")
+            self.b.store(self.to_i64(value), buf)
+        else:
+            buf = self.bb.alloca_bytes(info.value.size, "val")
+            self.store_value(buf, value, src_t, info.value)
+        self.bb.map_update(self.map_symbol(m.name), key, buf)
+
+    def map_symbol(self, name: str) -> str:
+        return name
+
+    def map_read(self, m: ast.Map) -> ir.Value:
+        info = self.analysis.maps[m.name]
+        key = self.map_key(m)
+        slot = self.bb.map_lookup(m.name, key)
+        found = self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))
+        if is_scalar(info.value):
+            out = self.bb.alloca(I64, "read_" + m.name.lstrip("@"))
+            self.b.store(ZERO, out)
+            with self.b.if_then(found):
+                self.b.store(self.bb.load_int(slot, 0, 8), out)
+            return self.b.load(out)
+        out = self.bb.alloca_bytes(info.value.size, "read_" + m.name.lstrip("@"))
+        with self.b.if_then(found):
+            self.bb.memcpy(out, slot, info.value.size)
+        return out
+
+    @contextmanager
+    def map_slot(self, m: ast.Map, initial: ir.Value, size: int, bucket=None):
+        """Yield a pointer to the (per-CPU) value of m[key], created from `initial` (a
+        pointer to `size` bytes) when missing.  The body runs only for an existing entry."""
+        key = self.map_key(m, bucket)
+        slot = self.bb.map_lookup(m.name, key)
+        found = self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))
+        with self.b.if_else(found) as (then, orelse):
+            with then:
+                yield slot
+            with orelse:
+                self.bb.map_update(m.name, key, initial)
+
+    # ---- expressions
+    def expr(self, node) -> ir.Value:
+        return getattr(self, "_expr_" + type(node).__name__)(node)
+
+    def _expr_Integer(self, n: ast.Integer) -> ir.Value:
+        return ir.Constant(I64, n.value & 0xFFFFFFFFFFFFFFFF)
+
+    def const_string(self, text: str, size: Optional[int] = None) -> ir.Value:
+        data = text.encode("utf-8", "surrogateescape")
+        size = size or len(data) + 1
+        buf = self.bb.alloca_bytes(size, "str")
+        for i, byte in enumerate(data[:size - 1]):
+            self.b.store(ir.Constant(I8, byte), self.bb.offset(buf, i))
+        return buf
+
+    def _expr_String(self, n: ast.String) -> ir.Value:
+        return self.const_string(n.value, n.type.size)
+
+    def _expr_Builtin(self, n: ast.Builtin) -> ir.Value:
+        return registry.lookup_builtin(n.name).lower(self, n)
+
+    def _expr_Call(self, n: ast.Call) -> ir.Value:
+        v = registry.lookup_function(n.func).lower(self, n)
+        return ZERO if v is None else v
+
+    def _expr_PositionalParameter(self, n: ast.PositionalParameter) -> ir.Value:
+        raw = self.params[n.index - 1] if n.index <= len(self.params) else None
+        if n.type.kind == Kind.STRING:
+            return self.const_string(raw or "", n.type.size)
+        try:
+            value = int(raw, 0) if raw is not None else 0
+        except ValueError:
+            value = 0
+        return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
+
+    def _expr_PositionalCount(self, n: ast.PositionalCount) -> ir.Value:
+        return ir.Constant(I64, len(self.params))
+
+    def _expr_Variable(self, n: ast.Variable) -> ir.Value:
+        return self.load_value(self.vars[n.name], storage_type(self.unit.variables[n.name]))
+
+    def _expr_Map(self, n: ast.Map) -> ir.Value:
+        return self.map_read(n)
+
+    def _expr_Binop(self, n: ast.Binop) -> ir.Value:
+        if n.op in ("&&", "||"):
+            return self._logical(n)
+        lt, rt = n.left.type, n.right.type
+        if lt.kind == Kind.STRING:
+            eq = self.string_equal(self.expr(n.left), lt.size, self.expr(n.right), rt.size)
+            return self.b.zext(eq if n.op == "==" else self.b.not_(eq), I64)
+        left, right = self.to_i64(self.expr(n.left)), self.to_i64(self.expr(n.right))
+        signed = _signed(lt) and _signed(rt)
+        return _BINOPS[n.op](self, left, right, signed, _signed(lt))
+
+    def _logical(self, n: ast.Binop) -> ir.Value:
+        out = self.bb.alloca(I64, "logical")
+        left = self.truth(self.expr(n.left))
+        short = ONE if n.op == "||" else ZERO
+        self.b.store(short, out)
+        cond = self.b.not_(left) if n.op == "||" else left
+        with self.b.if_then(cond):
+            self.b.store(self.b.zext(self.truth(self.expr(n.right)), I64), out)
+        return self.b.load(out)
+
+    def string_equal(self, a: ir.Value, a_size: int, b: ir.Value, b_size: int) -> ir.Value:
+        """strcmp(a, b) == 0 over at most min(sizes) bytes, stopping at the first NUL."""
+        n = min(a_size, b_size)
+        result = self.bb.alloca(I1, "streq")
+        self.b.store(ir.Constant(I1, 1), result)
+        done = self.bb.func.append_basic_block("streq_done")
+        for i in range(n):
+            ca = self.b.load(self.bb.offset(a, i))
+            cb = self.b.load(self.bb.offset(b, i))
+            differ = self.b.icmp_unsigned("!=", ca, cb)
+            mismatch = self.bb.func.append_basic_block("streq_ne")
+            same = self.bb.func.append_basic_block("streq_same")
+            self.b.cbranch(differ, mismatch, same)
+            self.b.position_at_end(mismatch)
+            self.b.store(ir.Constant(I1, 0), result)
+            self.b.branch(done)
+            self.b.position_at_end(same)
+            nxt = self.bb.func.append_basic_block("streq_next")
+            self.b.cbranch(self.b.icmp_unsigned("==", ca, ir.Constant(I8, 0)), done, nxt)
+            self.b.position_at_end(nxt)
+        self.b.branch(done)
+        self.b.position_at_end(done)
+        return self.b.load(result)
+
+    def _expr_Unop(self, n: ast.Unop) -> ir.Value:
+        if n.op in ("++", "--"):
+            return self._increment(n)
+        v = self.expr(n.expr)
+        if n.op == "*":
+            return self.deref(v, n.type, getattr(n.expr.type, "user_ptr", False))
+        v = self.to_i64(v)
+        if n.op == "-":
+            return self.b.neg(v)
+        if n.op == "~":
+            return self.b.not_(v)
+        return self.b.zext(self.b.icmp_unsigned("==", v, ZERO), I64)
+
+    def deref(self, addr: ir.Value, t: SizedType, user: bool) -> ir.Value:
+        size = t.size if t.kind == Kind.INT else 8
+        buf = self.bb.alloca_bytes(8, "deref")
+        self.bb.probe_read(buf, size, self.to_i64(addr), user)
+        return self.bb.load_int(buf, 0, size, t.signed if t.kind == Kind.INT else False)
+
+    def _increment(self, n: ast.Unop) -> ir.Value:
+        delta = ONE if n.op == "++" else ir.Constant(I64, -1 & 0xFFFFFFFFFFFFFFFF)
+        target = n.expr
+        if isinstance(target, ast.Variable):
+            ptr = self.vars[target.name]
+            old = self.bb.load_int(ptr, 0, 8)
+            new = self.b.add(old, delta)
+            self.bb.store_int(ptr, 0, new)
+        else:
+            old = self.map_read(target)
+            new = self.b.add(old, delta)
+            key = self.map_key(target)
+            buf = self.bb.alloca(I64, "incr")
+            self.b.store(new, buf)
+            self.bb.map_update(target.name, key, buf)
+        return old if n.is_post else new
+
+    def _expr_Ternary(self, n: ast.Ternary) -> ir.Value:
+        cond = self.truth(self.expr(n.cond))
+        t = n.type
+        if is_scalar(t):
+            out = self.bb.alloca(I64, "ternary")
+            with self.b.if_else(cond) as (then, orelse):
+                with then:
+                    self.b.store(self.to_i64(self.expr(n.left)), out)
+                with orelse:
+                    self.b.store(self.to_i64(self.expr(n.right)), out)
+            return self.b.load(out)
+        out = self.bb.alloca_bytes(t.size, "ternary")
+        with self.b.if_else(cond) as (then, orelse):
+            with then:
+                self.store_value(out, self.expr(n.left), n.left.type, t)
+            with orelse:
+                self.store_value(out, self.expr(n.right), n.right.type, t)
+        return out
+
+    def _expr_FieldAccess(self, n: ast.FieldAccess) -> ir.Value:
+        base_t = n.expr.type
+        base = self.expr(n.expr)
+        if n.index is not None:
+            off = base_t.tuple_offsets()[n.index]
+            return self.load_value(self.bb.offset(base, off), base_t.elems[n.index])
+        record = base_t.elems[0] if base_t.kind in (Kind.POINTER, Kind.CTX) else base_t
+        f = next(f for f in record.fields if f.name == n.field)
+        if base_t.kind == Kind.CTX:
+            return self.ctx_field(f, base)
+        addr = self.b.add(self.to_i64(base), ir.Constant(I64, f.offset)) if base_t.kind == \
+            Kind.POINTER else self.bb.offset(base, f.offset)
+        if base_t.kind == Kind.POINTER:
+            return self.read_memory(addr, f.type, base_t.user_ptr)
+        return self.load_value(addr, f.type)
+
+    def ctx_field(self, f, ctx: ir.Value) -> ir.Value:
+        """A tracepoint field read straight from the context (aligned scalar loads), or
+        through probe_read for arrays and strings; __data_loc fields become pointers."""
+        info = self.unit.tracepoint
+        tf = info.field(f.name) if info else None
+        if tf is not None and tf.data_loc:
+            loc = self.bb.load_int(ctx, f.offset, 4)
+            off = self.b.and_(loc, ir.Constant(I64, 0xFFFF))
+            return self.b.add(self.b.ptrtoint(ctx, I64), off)
+        t = f.type
+        if is_scalar(t):
+            size = t.size if t.kind == Kind.INT else 8
+            if f.offset % size == 0:
+                return self.bb.load_int(ctx, f.offset, size, t.signed if t.kind == Kind.INT else False)
+            buf = self.bb.alloca_bytes(8, "field")
+            self.bb.probe_read(buf, size, self.bb.offset(ctx, f.offset), False)
+            return self.bb.load_int(buf, 0, size, t.signed if t.kind == Kind.INT else False)
+        buf = self.bb.alloca_bytes(t.size, "field")
+        self.bb.probe_read(buf, t.size, self.bb.offset(ctx, f.offset), False)
+        return buf
+
+    def read_memory(self, addr: ir.Value, t: SizedType, user: bool) -> ir.Value:
+        if is_scalar(t):
+            return self.deref(addr, t, user)
+        buf = self.bb.alloca_bytes(t.size, "mem")
+        self.bb.probe_read(buf, t.size, addr, user)
+        return buf
+
+    def _expr_ArrayAccess(self, n: ast.ArrayAccess) -> ir.Value:
+        t = n.expr.type
+        base = self.expr(n.expr)
+        elem = n.type
+        if t.kind == Kind.ARRAY:
+            idx = self.analysis_const(n.index)
+            return self.load_value(self.bb.offset(base, idx * elem.size), elem)
+        index = self.to_i64(self.expr(n.index))
+        step = elem.size if elem.kind == Kind.INT else 8
+        addr = self.b.add(self.to_i64(base), self.b.mul(index, ir.Constant(I64, step)))
+        return self.read_memory(addr, elem, t.user_ptr)
+
+    def analysis_const(self, node) -> int:
+        if isinstance(node, ast.Integer):
+            return node.value
+        if isinstance(node, ast.PositionalParameter):
+            raw = self.params[node.index - 1] if node.index <= len(self.params) else "0"
+            return int(raw, 0)
+        return 0
+
+    def _expr_Cast(self, n: ast.Cast) -> ir.Value:
+        v = self.to_i64(self.expr(n.expr))
+        t = n.type
+        if t.kind == Kind.INT and t.size < 8:
+            narrow = self.b.trunc(v, ir.IntType(t.size * 8))
+            return self.b.sext(narrow, I64) if t.signed else self.b.zext(narrow, I64)
+        return v
+
+    def _expr_Tuple(self, n: ast.Tuple) -> ir.Value:
+        t = n.type
+        buf = self.bb.alloca_bytes(t.size, "tuple")
+        for e, et, off in zip(n.elems, t.elems, t.tuple_offsets()):
+            self.store_value(buf, self.expr(e), e.type, et, off)
+        return buf
+
+    def _expr_Sizeof(self, n: ast.Sizeof) -> ir.Value:
+        return ir.Constant(I64, self.data(n) or 0)
+
+    def record_for(self, action, values: list[tuple[ir.Value, SizedType]]) -> ir.Value:
+        """A zero-filled event record `{u64 id; args...}` for `action`, filled with values."""
+        rec = self.bb.alloca_bytes(action.record_size, "rec")
+        self.bb.store_int(rec, 0, ir.Constant(I64, action.id))
+        for (value, src_t), dst_t, off in zip(values, action.args, action.offsets):
+            self.store_value(rec, value, src_t, dst_t, off)
+        return rec
+
+    def emit_action(self, action, values: list[tuple[ir.Value, SizedType]]) -> None:
+        rec = self.record_for(action, values)
+        self.bb.output_event(rec, action.record_size)
+
+
+def _signed(t: SizedType) -> bool:
+    return t.kind == Kind.INT and t.signed
+
+
+def _preds(block: ir.Block, func: ir.Function):
+    for bb in func.basic_blocks:
+        term = bb.terminator
+        if term is not None and block in getattr(term, "operands", []):
+            yield bb
+
+
+def _div(g: Lowerer, left, right, signed, lsigned, rem=False):
+    # bpftrace: unsigned division, and x / 0 == x % 0 == 0 (never UB for LLVM).
+    is_zero = g.b.icmp_unsigned("==", right, ZERO)
+    safe = g.b.select(is_zero, ONE, right)
+    value = g.b.urem(left, safe) if rem else g.b.udiv(left, safe)
+    return g.b.select(is_zero, ZERO, value)
+
+
+def _cmp(op):
+    def lower(g: Lowerer, left, right, signed, lsigned):
+        c = g.b.icmp_signed(op, left, right) if signed else g.b.icmp_unsigned(op, left, right)
+        return g.b.zext(c, I64)
+    return lower
+
+
+def _shift(g: Lowerer, left, right, signed, lsigned, right_shift=False):
+    amount = g.b.and_(right, ir.Constant(I64, 63))
+    if not right_shift:
+        return g.b.shl(left, amount)
+    return g.b.ashr(left, amount) if lsigned else g.b.lshr(left, amount)
+
+
+_BINOPS = {
+    "+": lambda g, l, r, s, ls: g.b.add(l, r),
+    "-": lambda g, l, r, s, ls: g.b.sub(l, r),
+    "*": lambda g, l, r, s, ls: g.b.mul(l, r),
+    "/": _div,
+    "%": lambda g, l, r, s, ls: _div(g, l, r, s, ls, rem=True),
+    "&": lambda g, l, r, s, ls: g.b.and_(l, r),
+    "|": lambda g, l, r, s, ls: g.b.or_(l, r),
+    "^": lambda g, l, r, s, ls: g.b.xor(l, r),
+    "<<": _shift,
+    ">>": lambda g, l, r, s, ls: _shift(g, l, r, s, ls, right_shift=True),
+    "==": _cmp("=="), "!=": _cmp("!="), "<": _cmp("<"), ">": _cmp(">"),
+    "<=": _cmp("<="), ">=": _cmp(">="),
+}

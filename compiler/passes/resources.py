@@ -1,0 +1,63 @@
+"""Resource planning: the BPF maps a typed program needs.
+
+Owns `plan_maps()`: one `MapSpec` per user map (PERCPU_HASH for aggregations, HASH for
+plain values; key and value sizes per the layouts documented in compiler/artifact.py) plus
+the internal maps: the "events" ring buffer, the per-CPU "lost" counter, "elapsed" (filled
+by the loader at start) and the stack-trace maps.
+"""
+from __future__ import annotations
+
+import re
+
+from ..artifact import MapSpec
+from ..types import Kind, SizedType
+from .semantic import Analysis, MapInfo, storage_type
+
+RINGBUF_BYTES = 1 << 22
+STACK_MAP_ENTRIES = 4096
+AGG_VALUE_SIZE = {Kind.COUNT: 8, Kind.SUM: 8, Kind.MIN: 16, Kind.MAX: 16, Kind.AVG: 16,
+                  Kind.STATS: 16, Kind.HIST: 8, Kind.LHIST: 8}
+
+
+def map_symbol(name: str) -> str:
+    """The ELF symbol of a user map: `@x` -> `AT_x`, the anonymous `@` -> `AT_`."""
+    return "AT_" + re.sub(r"[^A-Za-z0-9_]", "_", name[1:])
+
+
+def _user_map(info: MapInfo, max_entries: int) -> MapSpec:
+    value: SizedType = info.value
+    key_type = info.key_type
+    bucketed = value.kind in (Kind.HIST, Kind.LHIST)
+    key_size = 0 if key_type is None else key_type.size
+    if bucketed:
+        key_size = (key_size + 7) // 8 * 8 + 8
+    key_size = max(key_size, 8)
+    if value.is_aggregation:
+        return MapSpec(info.name, "percpu_hash", key_size, AGG_VALUE_SIZE[value.kind], max_entries,
+                       key_type=key_type, value_type=value, bucketed=bucketed,
+                       symbol=map_symbol(info.name))
+    stored = storage_type(value)
+    return MapSpec(info.name, "hash", key_size, stored.size, max_entries, key_type=key_type,
+                   value_type=stored, symbol=map_symbol(info.name))
+
+
+def plan_maps(analysis: Analysis, map_keys_max: int) -> list[MapSpec]:
+    maps = [_user_map(info, map_keys_max) for info in analysis.maps.values()]
+    maps.append(MapSpec("events", "ringbuf", 0, 0, RINGBUF_BYTES, internal=True, role="events",
+                        symbol="__bt_events"))
+    maps.append(MapSpec("lost", "percpu_array", 4, 8, 1, internal=True, role="lost",
+                        symbol="__bt_lost"))
+    if "elapsed" in analysis.internal_roles:
+        maps.append(MapSpec("elapsed", "array", 4, 8, 1, internal=True, role="elapsed",
+                            symbol="__bt_elapsed"))
+    if "join" in analysis.internal_roles:
+        size = max(a.record_size for a in analysis.actions if a.kind == "join")
+        maps.append(MapSpec("join", "percpu_array", 4, size, 1, internal=True, role="join",
+                            symbol="__bt_join"))
+    for kind, limit, mode in sorted(analysis.stack_types, key=lambda s: (s[0].value, s[1], s[2])):
+        role = "kstack" if kind == Kind.KSTACK else "ustack"
+        name = f"stack_{role}_{limit}_{mode}"
+        maps.append(MapSpec(name, "stack_trace", 4, 8 * limit, STACK_MAP_ENTRIES, internal=True,
+                            role=role, symbol="__bt_" + name,
+                            value_type=SizedType(kind, 8, params=(limit, mode))))
+    return maps
