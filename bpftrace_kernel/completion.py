@@ -38,7 +38,7 @@ HARDWARE_EVENTS = ("backend-stalls", "branch-instructions", "branches", "branch-
 KEYWORDS = ("if", "else", "unroll", "while", "return", "config")
 
 _WORD = re.compile(r"[\w@$:*./\-]*$")
-_IDENT_AT = re.compile(r"[\w@$:*./\-]+")
+_IDENT_AT = re.compile(r"%{0,2}[\w@$:*./\-]+")
 
 
 def _tracefs() -> Optional[Path]:

@@ -127,6 +127,8 @@ class PrintfLimiter:
         """The text to send now (may be empty)."""
         out = "".join(self.pending)
         self.pending.clear()
+        if self._spool is not None:
+            self._spool.flush()     # so the spool file can be read while the trace runs
         return out
 
     def close(self) -> None:

@@ -78,12 +78,12 @@ class TracedCommand:
             raise UserError("CommandError", f"ERROR: failed to run command '{cmd}': "
                             f"{argv[0]}: command not found")
         gate_r, self._gate_w = os.pipe()
-        # a shell waits on the gate pipe, then execs the command in place (same pid); no
-        # preexec_fn, which is unsafe in a process with threads (zmq, heartbeat)
+        # a shell reads the gate pipe (its stdin), then execs the command in place (same
+        # pid) with stdin from /dev/null; no preexec_fn, which is unsafe with threads
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", 'read _ <&3 || exit 125; exec 3<&-; exec "$@"', "sh", *argv],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, pass_fds=(gate_r,))
+            ["/bin/sh", "-c", 'read _ || exit 125; exec "$@" </dev/null', "sh", *argv],
+            stdin=gate_r, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
         os.close(gate_r)
         os.set_blocking(self.proc.stdout.fileno(), False)
 

@@ -143,8 +143,6 @@ class Trace:
             self._next_print += self.script["print_every"]
         if "exit_after" in self.script and now >= self.script["exit_after"]:
             self.exited = True
-        if self.script.get("special"):
-            self.exited = True
         self.events += len(outs)
         return outs
 
