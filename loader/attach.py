@@ -24,7 +24,7 @@ from .uapi import (AttachType, Cmd, LinkCreateAttr, PERF_ATTR_FLAG_DISABLED,
                    PERF_ATTR_FLAG_FREQ, PERF_ATTR_SIZE_VER8, PERF_EVENT_IOC_ENABLE,
                    PERF_EVENT_IOC_SET_BPF, PerfEventAttr, PerfSwId, PerfType,
                    RawTracepointOpenAttr, TestRunAttr)
-from .usyms import uprobe_offset
+from .user_symbols import elf_functions
 
 TRACEFS = "/sys/kernel/tracing"
 EVENT_SOURCES = "/sys/bus/event_source/devices"
@@ -234,6 +234,22 @@ def _perf_event_attacher(provider: str) -> Attacher:
 
 
 # ---------------------------------------------------------------- kprobe / uprobe PMUs
+def uprobe_offset(path: str, func: str) -> Optional[int]:
+    """File offset of function `func` in the ELF file at `path` (the uprobe PMU's config2):
+    `st_value - p_vaddr + p_offset` of the PT_LOAD segment holding it."""
+    elf = elf_functions(path)
+    if elf is None:
+        raise ValueError("not a readable ELF file")
+    try:
+        vaddr = elf.starts[elf.names.index(func)]
+    except ValueError:
+        return None
+    for off, seg_vaddr, filesz in elf.loads:
+        if seg_vaddr <= vaddr < seg_vaddr + filesz:
+            return vaddr - seg_vaddr + off
+    return None
+
+
 def _syscall_tracepoint_hint(func: str, ret: bool, tracefs: str) -> str:
     base = func
     for prefix in ("__x64_sys_", "__ia32_sys_", "__se_sys_", "__do_sys_", "ksys_", "sys_", "vfs_",

@@ -25,10 +25,10 @@ from bpftrace_compiler.types import AGGREGATIONS, Kind, SizedType
 from . import events as ev
 from .kallsyms import ksym, kstack_frame
 from .maps import combine, round8
-from .usyms import ustack_frame, usym
+from .user_symbols import ustack_frame, usym
 from .values import MapSnapshot, Stack, Stats
 
-StackReader = Callable[[str, int], Optional[list[int]]]   # (role, stack id) -> frame addresses
+StackReader = Callable[[SizedType, int], Optional[list[int]]]   # (stack type, id) -> addresses
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class Decoder:
         pid = raw >> 32
         addrs = None
         if stack_id < 0x80000000 and self.read_stack is not None:   # negative: -EFAULT etc.
-            addrs = self.read_stack(t.kind.value, stack_id)
+            addrs = self.read_stack(t, stack_id)
         frames = []
         for addr in addrs or ():
             if not addr or (limit and len(frames) >= limit):
