@@ -5,15 +5,14 @@ Owns tokenisation the way bpftrace 0.17's flex lexer does it: the preamble (sheb
 token at the start of each probe, `/` turned into "end predicate" when a `{` follows, string
 escapes, integer literals, `#define` substitution and bpftrace's lexical error messages.
 Raises `LexError(message, span)`; the parser turns it into a CompileError.  Imports only
-lark's Token class and our source/ast modules.
+our source/ast modules (lark only needs `.type` on tokens; `Token` here is a slotted class).
 """
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Iterator
-
-from lark import Token
 
 from .ast import CDefinition
 from .source import Span
@@ -84,6 +83,25 @@ _DEFINE = re.compile(r"#[ \t]*define[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]+(.*?)[ \
 _MAX_DEFINE_DEPTH = 32
 
 
+class Token:
+    """One token: lark reads `type`; the AST builder reads `value` and the positions."""
+    __slots__ = ("type", "value", "start_pos", "line", "column", "end_line", "end_column",
+                 "end_pos")
+
+    def __init__(self, type_, value, start_pos, line, column, end_line, end_column, end_pos):
+        self.type = type_
+        self.value = value
+        self.start_pos = start_pos
+        self.line = line
+        self.column = column
+        self.end_line = end_line
+        self.end_column = end_column
+        self.end_pos = end_pos
+
+    def __repr__(self) -> str:
+        return f"Token({self.type}, {self.value!r}, {self.line}:{self.column})"
+
+
 class LexError(Exception):
     """A lexical error at `span`; `message` is bpftrace's wording."""
 
@@ -116,16 +134,18 @@ class _Positions:
 
     def __init__(self, text: str):
         self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.starts.append(len(text) + 1)          # sentinel: no line starts after the end
+        self._line = 1                              # cursor for in-order lookups
 
     def at(self, offset: int) -> tuple[int, int]:
-        lo, hi = 0, len(self.starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.starts[mid] <= offset:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo + 1, offset - self.starts[lo] + 1
+        starts, line = self.starts, self._line
+        if starts[line - 1] <= offset:
+            while starts[line] <= offset:
+                line += 1
+            self._line = line
+        else:
+            line = bisect_right(starts, offset)
+        return line, offset - starts[line - 1] + 1
 
     def span(self, start: int, end: int) -> Span:
         line, col = self.at(start)
@@ -208,9 +228,11 @@ class Lexer:
                 if not self._after_comma():
                     self.probe_first = tok
                 header = False
-                yield self._remember(tok)
+                self.last = tok
+                yield tok
                 continue
-            for tok, i in self._next(i):
+            tok, i = self._next(i)
+            for tok in (tok if type(tok) is list else (tok,)):
                 kind = tok.type
                 if kind == "LBRACE":
                     depth += 1
@@ -220,11 +242,8 @@ class Lexer:
                     header = depth == 0
                 elif kind == "COMMA" and depth == 0 and self._after_attach_point():
                     header = True
-                yield self._remember(tok)
-
-    def _remember(self, tok: Token) -> Token:
-        self.last = tok
-        return tok
+                self.last = tok
+                yield tok
 
     def _after_comma(self) -> bool:
         return self.last is not None and self.last.type == "COMMA"
@@ -233,13 +252,10 @@ class Lexer:
         return self.last is not None and self.last.type == "ATTACH_POINT"
 
     def _skip_ws(self, i: int) -> int:
-        text = self.text
-        while True:
-            m = _WS_OR_COMMENT.match(text, i)
-            i = m.end()
-            if text.startswith("/*", i):
-                raise LexError("unterminated comment", self.pos.span(i, i + 2))
-            return i
+        i = _WS_OR_COMMENT.match(self.text, i).end()
+        if self.text.startswith("/*", i):
+            raise LexError("unterminated comment", self.pos.span(i, i + 2))
+        return i
 
     def _token(self, kind: str, value, start: int, end: int) -> Token:
         line, col = self.pos.at(start)
@@ -276,20 +292,20 @@ class Lexer:
 
     # ------------------------------------------------------------------ ordinary tokens
 
-    def _next(self, i: int) -> Iterator[tuple[Token, int]]:
+    def _next(self, i: int) -> tuple[Token | list[Token], int]:
+        """The token at `i` (a list when a #define expands) and the offset after it."""
         m = _TOKEN_RE.match(self.text, i)
         if m is None:
             ch = self.text[i]
             raise LexError(f"invalid character '{show_char(ch)}'", self.pos.span(i, i + 1))
         kind, end = m.lastgroup, m.end()
+        if kind == "op":
+            return self._op(i, end)
+        if kind == "ident":
+            return self._ident(i, end)
         if kind == "string":
-            yield self._string(i)
-        elif kind == "ident":
-            yield from self._ident(i, end)
-        elif kind == "op":
-            yield self._op(i, end)
-        else:
-            yield self._simple(kind, i, end)
+            return self._string(i)
+        return self._simple(kind, i, end)
 
     def _op(self, i: int, end: int) -> tuple[Token, int]:
         op = self.text[i:end]
@@ -303,7 +319,7 @@ class Lexer:
         if kind in ("hex", "dec"):
             return self._token("INT", parse_int(raw, self.pos.span(i, end)), i, end), end
         if kind == "badnum":
-            raise LexError(f"invalid integer literal: {raw}", self.pos.span(i, end))
+            raise LexError(f"invalid integer literal: {_abbrev(raw)}", self.pos.span(i, end))
         if kind == "param":
             index = int(raw[1:])
             if index == 0 or index > POSITIONAL_MAX:
@@ -313,15 +329,13 @@ class Lexer:
         kind = {"map": "MAP", "var": "VAR", "paramcount": "PARAMCOUNT"}[kind]
         return self._token(kind, raw, i, end), end
 
-    def _ident(self, i: int, end: int) -> Iterator[tuple[Token, int]]:
+    def _ident(self, i: int, end: int) -> tuple[Token | list[Token], int]:
         name = self.text[i:end]
         if name in self.defines:
-            yield from self._expand_define(name, i, end)
-            return
-        yield self._token(ident_kind(name), name, i, end), end
+            return self._expand_define(name, i, end), end
+        return self._token(ident_kind(name), name, i, end), end
 
-    def _expand_define(self, name: str, i: int, end: int,
-                       ) -> Iterator[tuple[Token, int]]:
+    def _expand_define(self, name: str, i: int, end: int) -> list[Token]:
         """`#define NAME value`: lex `value` in place of NAME, every token spanning NAME."""
         depth = getattr(self, "_define_depth", 0)
         if depth >= _MAX_DEFINE_DEPTH:
@@ -333,8 +347,7 @@ class Lexer:
         except LexError as err:
             raise LexError(f"in expansion of #define {name}: {err.message}",
                            self.pos.span(i, end)) from None
-        for tok in toks:
-            yield self._token(tok.type, tok.value, i, end), end
+        return [self._token(tok.type, tok.value, i, end) for tok in toks]
 
     def _plain_tokens(self) -> Iterator[Token]:
         i, n = 0, len(self.text)
@@ -342,8 +355,8 @@ class Lexer:
             i = self._skip_ws(i)
             if i >= n:
                 return
-            for tok, i in self._next(i):
-                yield tok
+            tok, i = self._next(i)
+            yield from (tok if type(tok) is list else (tok,))
 
     # ------------------------------------------------------------------ strings
 
@@ -401,6 +414,10 @@ def ident_kind(name: str) -> str:
     return "IDENT"
 
 
+def _abbrev(text: str, limit: int = 32) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def parse_int(raw: str, span: Span) -> int:
     """An integer literal's value: hex, octal, decimal with `_`, `NeM`, C suffixes."""
     body = raw.rstrip("uUlL")
@@ -409,18 +426,18 @@ def parse_int(raw: str, span: Span) -> int:
     else:
         body = body.replace("_", "")
         if len(body) > 40:              # far beyond 2^64; also keeps int() cheap
-            raise LexError(f"integer literal out of range: {raw}", span)
+            raise LexError(f"integer literal out of range: {_abbrev(raw)}", span)
         mantissa, _, exponent = body.lower().partition("e")
         if exponent:
             if len(exponent) > 5:
-                raise LexError(f"integer literal out of range: {raw}", span)
+                raise LexError(f"integer literal out of range: {_abbrev(raw)}", span)
             value = int(mantissa) * 10 ** int(exponent)
         elif len(mantissa) > 1 and mantissa.startswith("0"):
             if not re.fullmatch(r"[0-7]+", mantissa):
-                raise LexError(f"invalid octal literal: {raw}", span)
+                raise LexError(f"invalid octal literal: {_abbrev(raw)}", span)
             value = int(mantissa, 8)
         else:
             value = int(mantissa)
     if value > U64_MAX:
-        raise LexError(f"integer literal out of range: {raw}", span)
+        raise LexError(f"integer literal out of range: {_abbrev(raw)}", span)
     return value

@@ -8,16 +8,23 @@ here: only callbacks, one per grammar rule or alias.
 """
 from __future__ import annotations
 
-from lark import Token, Transformer
+from lark import Transformer
 
 from . import ast
 from .attach_points import parse_attach_point
-from .lexer import LexError
+from .lexer import LexError, Token
 from .source import Span
 
 # Deeper ASTs are refused with a located error: 200 levels is far beyond any real program
 # and keeps recursive visitors (about 3 Python frames per level) under the default limit.
 MAX_NESTING = 200
+
+# Binding strength of binary operators, loosest first (C's table; bpftrace uses the same).
+BINARY_PRECEDENCE = {
+    "LOR": 1, "LAND": 2, "BOR": 3, "BXOR": 4, "BAND": 5, "EQ": 6, "NE": 6,
+    "LT": 7, "GT": 7, "LE": 7, "GE": 7, "LEFT": 8, "RIGHT": 8,
+    "PLUS": 9, "MINUS": 9, "MUL": 10, "DIV": 10, "MOD": 10,
+}
 
 _COMPOUND_OPS = {
     "PLUSASSIGN": "+", "MINUSASSIGN": "-", "MULASSIGN": "*", "DIVASSIGN": "/",
@@ -54,8 +61,9 @@ class AstBuilder(Transformer):
 
     def reset(self) -> None:
         """Forget the previous parse (lark keeps one builder for its inline callbacks)."""
-        self._depth: dict[int, int] = {}
-        self._literals: set[int] = set()
+        # Keyed by id(); the node is kept in the value so that no id is reused mid-parse.
+        self._depth: dict[int, tuple[int, object]] = {}
+        self._literals: dict[int, ast.Integer] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -64,14 +72,21 @@ class AstBuilder(Transformer):
         for child in children:
             if isinstance(child, list):
                 for c in child:
-                    depth = max(depth, self._depth.get(id(c), 1) + 1)
+                    depth = max(depth, self._depth_of(c) + 1)
             elif child is not None:
-                depth = max(depth, self._depth.get(id(child), 1) + 1)
+                depth = max(depth, self._depth_of(child) + 1)
         if depth > MAX_NESTING:
             raise LexError(f"Expression nesting is too deep (more than {MAX_NESTING} levels)",
                            node.span)
-        self._depth[id(node)] = depth
+        self._depth[id(node)] = (depth, node)
         return node
+
+    def _depth_of(self, node) -> int:
+        entry = self._depth.get(id(node))
+        return entry[0] if entry is not None and entry[1] is node else 1
+
+    def _is_literal(self, node) -> bool:
+        return self._literals.get(id(node)) is node
 
     # ------------------------------------------------------------------ program
 
@@ -162,15 +177,29 @@ class AstBuilder(Transformer):
         node = ast.Ternary(cond, left, right, span=span_of(cond, right))
         return self._node(node, cond, left, right)
 
-    def binop(self, items):
-        left, op, right = items
+    def binary_chain(self, items):
+        """Fold `e0 op e1 op e2 ...` by C precedence, left associative (shunting-yard)."""
+        operands, ops = [items[0]], []
+        for k in range(1, len(items), 2):
+            prec = BINARY_PRECEDENCE[items[k].type]
+            while ops and BINARY_PRECEDENCE[ops[-1].type] >= prec:
+                self._fold(operands, ops)
+            ops.append(items[k])
+            operands.append(items[k + 1])
+        while ops:
+            self._fold(operands, ops)
+        return operands[0]
+
+    def _fold(self, operands: list, ops: list) -> None:
+        op, right, left = ops.pop(), operands.pop(), operands.pop()
         node = ast.Binop(op.value, left, right, span=token_span(op))
-        return self._node(node, left, right)
+        operands.append(self._node(node, left, right))
 
     def unop(self, items):
         op, expr = items
-        if op.type == "MINUS" and id(expr) in self._literals:
-            return self._literal(-expr.value, span_of(op, expr))
+        if op.type == "MINUS" and self._is_literal(expr):
+            # bison's `int: MINUS INT`: only a literal right after the minus folds
+            return ast.Integer(-expr.value, span=span_of(op, expr))
         node = ast.Unop(op.value, expr, span=span_of(op, expr))
         return self._node(node, expr)
 
@@ -231,7 +260,7 @@ class AstBuilder(Transformer):
 
     def _literal(self, value: int, span: Span) -> ast.Integer:
         node = ast.Integer(value, span=span)
-        self._literals.add(id(node))
+        self._literals[id(node)] = node
         return node
 
     def string(self, items):
@@ -281,7 +310,7 @@ class AstBuilder(Transformer):
 
     def paren(self, items):
         inner = items[1]
-        self._literals.discard(id(inner))           # -(1) is not the literal -1
+        self._literals.pop(id(inner), None)           # -(1) is not the literal -1
         return inner
 
     def tuple(self, items):
