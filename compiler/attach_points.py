@@ -35,7 +35,7 @@ class AttachPointError(Exception):
 class Provider:
     name: str
     arity: tuple[int, ...]          # accepted numbers of fields after the provider
-    arity_text: str                 # bpftrace's wording: "2 arguments", "1 or 2 arguments"
+    arity_text: str                 # bpftrace's wording: "requires 2 arguments", ...
     split: Callable[[ast.AttachPoint, list[str]], None]
 
 
@@ -146,24 +146,24 @@ def _iter(ap, fields):
 
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in [
-    Provider("BEGIN", (0,), "0 arguments", _special),
-    Provider("END", (0,), "0 arguments", _special),
-    Provider("kprobe", (1, 2), "1 or 2 arguments", _kprobe),
-    Provider("kretprobe", (1, 2), "1 or 2 arguments", _kprobe),
-    Provider("uprobe", (1, 2), "2 arguments", _uprobe),
-    Provider("uretprobe", (1, 2), "2 arguments", _uprobe),
-    Provider("usdt", (1, 2, 3), "2 or 3 arguments", _usdt),
-    Provider("tracepoint", (2,), "2 arguments", _tracepoint),
-    Provider("rawtracepoint", (1, 2), "1 or 2 arguments", _rawtracepoint),
-    Provider("profile", (2,), "2 arguments", _timed),
-    Provider("interval", (2,), "2 arguments", _timed),
-    Provider("software", (1, 2), "1 or 2 arguments", _perf_event),
-    Provider("hardware", (1, 2), "1 or 2 arguments", _perf_event),
-    Provider("kfunc", (1, 2), "1 or 2 arguments", _kfunc),
-    Provider("kretfunc", (1, 2), "1 or 2 arguments", _kfunc),
-    Provider("watchpoint", (3,), "3 arguments", _watchpoint),
-    Provider("asyncwatchpoint", (3,), "3 arguments", _watchpoint),
-    Provider("iter", (1, 2), "2 arguments (1 optional)", _iter),
+    Provider("BEGIN", (0,), "requires 0 arguments", _special),
+    Provider("END", (0,), "requires 0 arguments", _special),
+    Provider("kprobe", (1, 2), "requires 1 or 2 arguments", _kprobe),
+    Provider("kretprobe", (1, 2), "requires 1 or 2 arguments", _kprobe),
+    Provider("uprobe", (2,), "requires 2 arguments", _uprobe),
+    Provider("uretprobe", (2,), "requires 2 arguments", _uprobe),
+    Provider("usdt", (1, 2, 3), "requires 2 or 3 arguments", _usdt),
+    Provider("tracepoint", (2,), "requires 2 arguments", _tracepoint),
+    Provider("rawtracepoint", (1, 2), "requires 1 or 2 arguments", _rawtracepoint),
+    Provider("profile", (2,), "requires 2 arguments", _timed),
+    Provider("interval", (2,), "requires 2 arguments", _timed),
+    Provider("software", (1, 2), "requires 1 or 2 arguments", _perf_event),
+    Provider("hardware", (1, 2), "requires 1 or 2 arguments", _perf_event),
+    Provider("kfunc", (1, 2), "requires 1 or 2 arguments", _kfunc),
+    Provider("kretfunc", (1, 2), "requires 1 or 2 arguments", _kfunc),
+    Provider("watchpoint", (3,), "requires 3 arguments", _watchpoint),
+    Provider("asyncwatchpoint", (3,), "requires 3 arguments", _watchpoint),
+    Provider("iter", (1, 2), "takes 2 arguments (1 optional)", _iter),
 ]}
 
 
@@ -202,9 +202,8 @@ def parse_attach_point(raw: str, span: Span = ast.NO_SPAN) -> ast.AttachPoint:
     spec = PROVIDERS[provider]
     ap = ast.AttachPoint(raw=raw, provider=provider, span=span)
     args = fields[1:]
-    # bpftrace lets `uprobe:func` through only with -p: the target comes from the pid.
     if len(args) not in spec.arity:
-        raise CompileError.single(f"{provider} probe type requires {spec.arity_text}", span)
+        raise CompileError.single(f"{provider} probe type {spec.arity_text}", span)
     try:
         spec.split(ap, args)
     except AttachPointError as err:

@@ -75,7 +75,7 @@ _TOKEN_RE = re.compile(r"""
 """, re.VERBOSE)
 
 _WS_OR_COMMENT = re.compile(r"(?:[ \t\r\n\f\v]+|//[^\n]*|/\*.*?\*/)*", re.DOTALL)
-_ATTACH_START = re.compile(r"[A-Za-z_]")
+_ATTACH_START = re.compile(r"[A-Za-z0-9_*]")
 _ATTACH_CHAR = re.compile(r"""[A-Za-z0-9_\-.*+$@\[\]#]+""")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _PREAMBLE_DEF = re.compile(r"(struct|union|enum)[ \t\r\n]+[A-Za-z_][A-Za-z0-9_]*[ \t\r\n]*\{")
@@ -105,10 +105,13 @@ class Token:
 class LexError(Exception):
     """A lexical error at `span`; `message` is bpftrace's wording."""
 
-    def __init__(self, message: str, span: Span):
+    def __init__(self, message: str, span: Span, bison_location: bool = True):
         super().__init__(message)
         self.message = message
         self.span = span
+        # True for errors bpftrace's lexer reports (their location quirk applies); False
+        # for errors located at an AST node.
+        self.bison_location = bison_location
 
 
 def show_char(ch: str) -> str:

@@ -23,7 +23,7 @@ GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 TOKEN_NAMES = {
     "$END": "end of file", "COLON": ":", "SEMI": ";", "LBRACE": "{", "RBRACE": "}",
     "LBRACKET": "[", "RBRACKET": "]", "LPAREN": "(", "RPAREN": ")", "QUES": "?",
-    "ENDPRED": "end predicate", "COMMA": ",", "PARAMCOUNT": "$#", "ASSIGN": "=", "EQ": "==",
+    "ENDPRED": "end predicate", "COMMA": '","', "PARAMCOUNT": "$#", "ASSIGN": "=", "EQ": "==",
     "NE": "!=", "LE": "<=", "GE": ">=", "LEFT": "<<", "RIGHT": ">>", "LT": "<", "GT": ">",
     "LAND": "&&", "LOR": "||", "PLUS": "+", "INCREMENT": "++", "LEFTASSIGN": "<<=",
     "RIGHTASSIGN": ">>=", "PLUSASSIGN": "+=", "MINUSASSIGN": "-=", "MULASSIGN": "*=",
@@ -93,14 +93,15 @@ def parse(text: str, name: str = "stdin") -> ast.Program:
         lexer = Lexer(text, preamble.defines, preamble.end, positions)
         probes = _run(lexer)
     except LexError as err:
-        raise CompileError.single(err.message, err.span, source) from None
+        span = _bison_span(err.span, source) if err.bison_location else err.span
+        raise CompileError.single(err.message, span, source) from None
     except CompileError as err:
         if err.diagnostics.source is None:
             raise CompileError(Diagnostics(source, list(err.diagnostics.items))) from None
         raise
     except UnexpectedInput as err:
         message, span = _syntax_error(err, lexer, positions)
-        raise CompileError.single(message, span, source) from None
+        raise CompileError.single(message, _bison_span(span, source), source) from None
     span = probes[0].span.merge(probes[-1].span) if probes else ast.NO_SPAN
     return ast.Program(preamble.definitions, probes, span=span)
 
@@ -127,6 +128,10 @@ def _syntax_error(err, lexer: Lexer, positions: _Positions) -> tuple[str, Span]:
                                     getattr(err, "line", 1), getattr(err, "column", 1) + 1)
     tok = err.token
     last = lexer.last
+    if tok.type == "$END" and last is None:        # nothing but whitespace and comments
+        first_line = positions.span(0, 0).line
+        return "unexpected end of file, expected {", Span(
+            first_line, 1, first_line, max(2, len(lexer.text.split("\n", 1)[0]) + 1))
     if tok.type == "$END":
         span = token_span(last) if last is not None else positions.span(0, 0)
     else:
@@ -135,10 +140,27 @@ def _syntax_error(err, lexer: Lexer, positions: _Positions) -> tuple[str, Span]:
         first = lexer.probe_first or last
         return "unexpected end of file, expected {", token_span(first).merge(token_span(last))
     expected = _bison_expected(err)
+    if "ATTACH_POINT" in expected or "ATTACH_POINT" in err.expected:
+        # bison reduced an empty attach point here and then wanted the probe's `{`
+        if tok.type == "LBRACE":
+            return "No attach points for probe", span
+        expected = ["LBRACE"]
     message = f"syntax error, unexpected {TOKEN_NAMES.get(tok.type, tok.type)}"
     if 0 < len(expected) <= _BISON_MAX_EXPECTED:
         message += ", expecting " + " or ".join(TOKEN_NAMES[t] for t in expected)
     return message, span
+
+
+def _bison_span(span: Span, source: Source) -> Span:
+    """bpftrace 0.17's lexer only resets its location on whitespace, so an error location
+    starts where the run of non-blank characters holding the token starts."""
+    if span.line == 0 or span.line != span.end_line:
+        return span
+    text = source.line_text(span.line)
+    col = min(span.col, len(text) + 1)
+    while col > 1 and text[col - 2] not in " \t\r\n":
+        col -= 1
+    return Span(span.line, col, span.end_line, span.end_col)
 
 
 def _tok_span(tok) -> Span:

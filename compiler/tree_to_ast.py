@@ -77,7 +77,7 @@ class AstBuilder(Transformer):
                 depth = max(depth, self._depth_of(child) + 1)
         if depth > MAX_NESTING:
             raise LexError(f"Expression nesting is too deep (more than {MAX_NESTING} levels)",
-                           node.span)
+                           node.span, bison_location=False)
         self._depth[id(node)] = (depth, node)
         return node
 
@@ -94,9 +94,7 @@ class AstBuilder(Transformer):
         return probes
 
     def probe(self, items):
-        points, pred, body = items[0], None, items[-1]
-        if len(items) == 3:
-            pred = items[1]
+        points, pred, body = items
         return ast.Probe(points, pred, body[0], span=span_of(points, body[1]))
 
     def attach_points(self, items):
@@ -104,7 +102,7 @@ class AstBuilder(Transformer):
                 if t.type == "ATTACH_POINT"]
 
     def predicate(self, items):
-        return items[1]
+        return items[1] if items else None
 
     def block(self, items):
         stmts = items[1]
@@ -133,8 +131,10 @@ class AstBuilder(Transformer):
             return self._node(ast.AssignVar(target, value, span=span), target, value)
         if isinstance(target, ast.FieldAccess) and target.index is not None:
             raise LexError("Tuples are immutable once created. Consider creating a new "
-                           "tuple and assigning it instead.", span)
-        raise LexError(f"syntax error, unexpected {op_tok.value}", token_span(op_tok))
+                           "tuple and assigning it instead.", span, bison_location=False)
+        # bison: after an expression statement only `}` is expected
+        raise LexError(f"syntax error, unexpected {op_tok.value}, expecting }}",
+                       token_span(op_tok))
 
     def assign_op(self, items):
         return items[0]
@@ -160,6 +160,8 @@ class AstBuilder(Transformer):
         return self._node(node, count, body)
 
     def unroll_count(self, items):
+        if items[0].type == "PARAMCOUNT":
+            return ast.PositionalCount(span=token_span(items[0]))
         if items[0].type == "PARAM":
             return ast.PositionalParameter(items[0].value, span=token_span(items[0]))
         value = items[-1].value * (-1 if len(items) == 2 else 1)
@@ -215,7 +217,7 @@ class AstBuilder(Transformer):
         if not isinstance(target, (ast.Map, ast.Variable)):
             where = target.span if isinstance(target, ast.Identifier) else token_span(op)
             raise LexError(f"The {op.value} operator must be applied to a map or variable",
-                           where)
+                           where, bison_location=False)
         return self._node(ast.Unop(op.value, target, is_post=is_post, span=span), target)
 
     def cast(self, items):
