@@ -17,6 +17,7 @@ from bpftrace_kernel.install import write_kernel_spec
 HERE = Path(__file__).resolve().parent
 REAL = "bpftrace-test"
 FAKE = "bpftrace-fake"
+FAKE_SIGNAL = "bpftrace-fake-signal"     # interrupt_mode "signal": SIGINT to the process group
 SPOOL_DIR = Path(tempfile.gettempdir()) / "bt-kernel-test-spool"
 
 
@@ -27,6 +28,10 @@ def install_test_specs(root: Path) -> None:
     fake_env = dict(env, BPFTRACE_KERNEL_ENGINE="fake_engine",
                     PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
     write_kernel_spec(kernels / FAKE, display_name="bpftrace (fake engine)", env=fake_env)
+    spec = write_kernel_spec(kernels / FAKE_SIGNAL, display_name="bpftrace (fake, signals)", env=fake_env)
+    kernel_json = spec / "kernel.json"
+    kernel_json.write_text(kernel_json.read_text().replace('"interrupt_mode": "message"',
+                                                           '"interrupt_mode": "signal"'))
 
 
 def run_cell(kc, code: str, timeout: float = 30.0, during=None):

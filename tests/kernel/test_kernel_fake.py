@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from harness import FAKE, SPOOL_DIR, of_type, run_cell, stream_text
+from harness import FAKE, FAKE_SIGNAL, SPOOL_DIR, of_type, run_cell, stream_text
 
 
 def fake(script: dict, magic: str = "", body: str = "tracepoint:a:b { }") -> str:
@@ -215,3 +215,25 @@ def test_only_special_cell_ends_by_itself_without_a_stop_button(kernel):
     assert reply["status"] == "ok"
     assert not of_type(msgs, "comm_open")
     assert "BEGIN/END only" in of_type(msgs, "update_display_data")[-1]["content"]["data"]["text/plain"]
+
+
+def test_sigint_interrupt_mode_also_stops_the_trace_and_the_kernel_survives():
+    km, kc = start_new_kernel(kernel_name=FAKE_SIGNAL, startup_timeout=60)
+    try:
+        assert km.kernel_spec.interrupt_mode == "signal"
+        fired = []
+
+        def during(m):
+            if m["msg_type"] == "display_data" and not fired:
+                fired.append(1)
+                threading.Timer(0.4, km.interrupt_kernel).start()
+
+        reply, msgs = run_cell(kc, fake({"maps": {"@x": 1}}), during=during, timeout=20)
+        assert reply["status"] == "ok"
+        assert "stopped by interrupt" in of_type(msgs, "update_display_data")[-1]["content"]["data"]["text/plain"]
+        assert km.is_alive()
+        reply, _ = run_cell(kc, fake({"special": True}, body="BEGIN { }"))
+        assert reply["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
