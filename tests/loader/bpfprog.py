@@ -42,7 +42,13 @@ def module(functions: list[str], maps: list[MapSpec], extra: str = "") -> str:
 
 
 def function(section: str, body: str) -> str:
-    return f'define i64 @"fn_{section}"(ptr %ctx) #0 section "{section}" {{\n{body}\n  ret i64 0\n}}'
+    """A probe function; every alloca in `body` is hoisted into the entry block (an alloca
+    elsewhere is a fatal LLVM error for BPF)."""
+    lines = body.splitlines()
+    allocas = [ln for ln in lines if "= alloca" in ln]
+    rest = [ln for ln in lines if "= alloca" not in ln]
+    text = "\n".join(allocas + rest)
+    return f'define i64 @"fn_{section}"(ptr %ctx) #0 section "{section}" {{\n{text}\n  ret i64 0\n}}'
 
 
 def emit_record(values: list[int], name: str = "rec") -> str:
@@ -59,8 +65,7 @@ def emit_record(values: list[int], name: str = "rec") -> str:
 
 
 def count_into(map_symbol: str, key_expr: str = "0", name: str = "c") -> str:
-    """IR for `@m[key] = count()` on a (per-CPU) hash with a u64 key: lookup, add or insert.
-    Must come first in the entry block (it has allocas)."""
+    """IR for `@m[key] = count()` on a (per-CPU) hash with a u64 key: lookup, add or insert."""
     return f"""  %{name}.k = alloca i64, align 8
   %{name}.one = alloca i64, align 8
   store i64 {key_expr}, ptr %{name}.k
@@ -106,3 +111,32 @@ def program(functions: list[str], probes: list[ProbeSpec], maps: list[MapSpec],
 
 
 COUNT = SizedType(Kind.COUNT, 8)
+
+
+def emit_records_counting_lost(values: list[int], times: int) -> str:
+    """Send one record `times` times; each failed ring buffer write increments the per-CPU
+    lost counter (what the compiler's generated code does)."""
+    text = emit_record(values, "rec")
+    for i in range(times):
+        text += f"""
+  %w{i}.f = inttoptr i64 {RINGBUF_OUTPUT} to ptr
+  %w{i}.r = call i64 %w{i}.f(ptr @__bt_events, ptr %rec, i64 {8 * len(values)}, i64 0)
+""" + _count_lost(f"w{i}")
+    return text
+
+
+def _count_lost(name: str) -> str:
+    return f"""
+  %{name}.lk = alloca i32, align 4
+  store i32 0, ptr %{name}.lk
+  %{name}.failed = icmp ne i64 %{name}.r, 0
+  br i1 %{name}.failed, label %{name}.lost, label %{name}.ok
+{name}.lost:
+  %{name}.look = inttoptr i64 {MAP_LOOKUP_ELEM} to ptr
+  %{name}.slot = call ptr %{name}.look(ptr @__bt_lost, ptr %{name}.lk)
+  %{name}.null = icmp eq ptr %{name}.slot, null
+  br i1 %{name}.null, label %{name}.ok, label %{name}.inc
+{name}.inc:
+  %{name}.old = atomicrmw add ptr %{name}.slot, i64 1 monotonic
+  br label %{name}.ok
+{name}.ok:"""
