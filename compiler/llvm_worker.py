@@ -63,7 +63,10 @@ def run_in_worker(ir_text: str, want_asm: bool = False) -> tuple[bytes, str]:
                 raise EOFError("timeout")
             status, payload = _conn.recv()
         except (EOFError, OSError, BrokenPipeError):
-            code = _proc.exitcode if _proc is not None else None
+            code = None
+            if _proc is not None:
+                _proc.join(2)
+                code = _proc.exitcode
             _stop_dead()
             raise CompileError.single(f"LLVM failed while generating BPF code (worker exited "
                                       f"with status {code})") from None

@@ -97,7 +97,10 @@ def parse_format(text: str, category: str, event: str) -> tuple[list[TracepointF
             if not nm:
                 continue
             ctype, name = nm["type"].strip(), nm["name"]
-            ftype = _field_type(ctype, size, signed, None, user_pointers)
+            if data_loc:
+                ftype = Pointer(Int(8, True), name="char *", user=False)
+            else:
+                ftype = _field_type(ctype, size, signed, None, user_pointers)
         fields.append(TracepointField(name, ctype, off, size, signed, ftype, data_loc))
     record_size = max((f.offset + f.size for f in fields), default=0)
     record = SizedType(Kind.RECORD, record_size, name=f"struct _tracepoint_{category}_{event}",

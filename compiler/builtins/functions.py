@@ -14,6 +14,7 @@ from llvmlite import ir
 
 from .. import ast
 from ..codegen import builder as H
+from ..source import Span
 from ..types import Kind, SizedType, Str, UInt
 from .formats import check_format
 from .registry import Entry, builtin, function
@@ -92,7 +93,9 @@ def _map_arg(c, n, node, keyless_only: bool = True) -> bool:
         return False
     info = c.analysis.maps.get(node.name)
     if info is None or info.value is None:
-        c.error(f"Undefined map: {node.name}", n.span)
+        # bpftrace underlines from the call to the end of the map name
+        c.error(f"Undefined map: {node.name}",
+                Span(n.span.line, n.span.col, node.span.end_line, node.span.end_col))
         return False
     if keyless_only and node.keys:
         c.error(f"The map passed to {n.func}() should not be indexed by a key", node.span)

@@ -17,6 +17,7 @@ from .. import ast
 from ..artifact import ActionSpec, AttachTarget
 from ..builtins import registry
 from ..diagnostics import Diagnostics
+from ..source import Span
 from ..tracepoints import KernelInfo, TracepointInfo
 from ..types import (AGGREGATIONS, Int, Kind, NONE, SizedType, Str, TupleOf, UInt,
                      struct_layout)
@@ -157,7 +158,8 @@ class Checker:
         self.params = params
         self.unit: Optional[ProgramUnit] = None
         self.loop_depth = 0
-        self.final = True           # False in the first pass: only collect map types
+        self.final = True           # False in the silent passes: only learn map types
+        self.guess_unknown_maps = False
         self._next_action = {"printf": 0, "system": 0, "cat": 0, "other": 30000}
 
     # ---- helpers for registry entries
@@ -389,6 +391,8 @@ class Checker:
     def _expr_Map(self, n: ast.Map) -> Optional[SizedType]:
         self.map_keys(n)
         info = self.analysis.maps.get(n.name)
+        if (info is None or info.value is None) and self.guess_unknown_maps:
+            return I64
         if info is None or info.value is None:
             self.error(f"Undefined map: {n.name}", n.span)
             return None
@@ -397,7 +401,9 @@ class Checker:
     def _expr_Call(self, n: ast.Call) -> Optional[SizedType]:
         entry = registry.lookup_function(n.func)
         if entry is None:
-            self.error(f"Unknown function: {n.func}", n.span)
+            sp = n.span
+            self.error(f"Unknown function: {n.func}",
+                       Span(sp.line, sp.col, sp.line, sp.col + len(n.func)))
             for a in n.args:
                 self.expr(a, allow_none=True)
             return None
@@ -418,7 +424,8 @@ class Checker:
             return I64
         if not is_scalar(lt) or not is_scalar(rt) or lt.kind != rt.kind and Kind.INT not in (
                 lt.kind, rt.kind):
-            self.error(f"Type mismatch for '{n.op}': comparing '{lt}' with '{rt}'", n.span)
+            self.error(f"Type mismatch for '{n.op}': comparing '{lt}' with '{rt}'",
+                       n.left.span.merge(n.right.span))
             return None
         if n.op in ("==", "!=", "<", ">", "<=", ">=", "&&", "||"):
             return I64
@@ -606,6 +613,17 @@ def _compatible(a: SizedType, b: SizedType) -> bool:
     return a.size == b.size or a.is_aggregation
 
 
+def _reset(analysis: Analysis) -> None:
+    """Keep only the learned map value types before the next walk."""
+    analysis.maps = {name: MapInfo(name, None, info.value)
+                     for name, info in analysis.maps.items() if info.value is not None}
+    analysis.actions.clear()
+    analysis.node_data.clear()
+    analysis.internal_roles.clear()
+    analysis.stack_types.clear()
+    analysis.strftime_formats.clear()
+
+
 def analyse(expanded: list[ExpandedProbe], kernel: KernelInfo, options,
             params: tuple[str, ...], diags: Diagnostics) -> Analysis:
     """Type the whole program.  Two walks: the first only learns map types (a map may be
@@ -613,20 +631,15 @@ def analyse(expanded: list[ExpandedProbe], kernel: KernelInfo, options,
     probe_names: list[str] = []
     units = make_units(expanded, kernel, probe_names)
     analysis = Analysis(units, {}, probe_names=probe_names)
-    scratch = Diagnostics(diags.source)
-    first = Checker(analysis, scratch, options, params)
-    first.final = False
-    for unit in units:
-        first.check_unit(unit)
-    for info in analysis.maps.values():
-        info.key_args = info.key_args if info.value is not None else None
-    seeded = {name: MapInfo(name, None, info.value) for name, info in analysis.maps.items()}
-    analysis.maps = seeded
-    analysis.actions.clear()
-    analysis.node_data.clear()
-    analysis.internal_roles.clear()
-    analysis.stack_types.clear()
-    analysis.strftime_formats.clear()
+    # Silent passes: first learn the maps assigned from known values, then let maps that
+    # are only read-modified (`@x += 1`, `@x = @x + 1`) default to int64 like bpftrace.
+    for guess in (False, True):
+        silent = Checker(analysis, Diagnostics(diags.source), options, params)
+        silent.final = False
+        silent.guess_unknown_maps = guess
+        for unit in units:
+            silent.check_unit(unit)
+        _reset(analysis)
     checker = Checker(analysis, diags, options, params)
     for unit in units:
         checker.check_unit(unit)
