@@ -371,6 +371,34 @@ class Btf:
             proto = self._proto(target, event)
         return FuncProto(event, proto.params[1:], proto.return_type, proto.variadic)
 
+    def func_listing(self, func: str) -> list[str]:
+        """The argument lines of `bpftrace -lv kfunc:<func>`: `struct file * file`, ...,
+        then `ssize_t retval` (none for a void function), as libbpf's btf_dump spells them."""
+        proto = self.func_proto(func)
+        lines = [f"{self.type_to_c(p.type_id)} {p.name}" for p in proto.params if p.name]
+        if proto.return_type:
+            lines.append(f"{self.type_to_c(proto.return_type)} retval")
+        return lines
+
+    def parse_type(self, text: str) -> T.SizedType:
+        """The SizedType of a C type name as written in a cast or declaration:
+        "struct task_struct *", "const char *", "u64", "unsigned int", "pid_t"."""
+        base = text.strip()
+        stars = 0
+        while base.endswith("*"):
+            base, stars = base[:-1].rstrip(), stars + 1
+        words = [w for w in base.split() if w not in ("const", "volatile", "restrict")]
+        name = " ".join(words)
+        tid = self.find_or_none(name)
+        if tid is None:
+            raise BtfError(f"Unknown type: {text.strip()}")
+        st = self.to_sized_type(tid) if stars == 0 else self._shallow(tid)
+        c_name = self.type_to_c(tid)
+        for _ in range(stars):
+            st = T.Pointer(st, name=c_name)
+            c_name += " *" if not c_name.endswith("*") else "*"
+        return st
+
     # ---- C spelling
 
     def type_to_c(self, type_id: int, declarator: str = "") -> str:

@@ -238,3 +238,17 @@ def test_bad_blob():
         B.Btf(b"\0" * 24)
     with pytest.raises(B.BtfError, match="cannot read BTF"):
         B.load_btf("/nonexistent/btf")
+
+
+@needs_vmlinux
+def test_kfunc_listing_and_type_names(vmlinux):
+    assert vmlinux.func_listing("vfs_read") == \
+        ["struct file * file", "char * buf", "size_t count", "loff_t * pos", "ssize_t retval"]
+    assert vmlinux.func_listing("schedule") == []            # void(void)
+    ptr = vmlinux.parse_type("struct task_struct *")
+    assert ptr.kind == T.Kind.POINTER and str(ptr) == "struct task_struct *"
+    assert vmlinux.parse_type("u64") == T.UInt(64)
+    assert vmlinux.parse_type("pid_t") == T.Int(32)
+    assert vmlinux.parse_type("unsigned int") == T.UInt(32)
+    with pytest.raises(B.BtfError, match="Unknown type: struct nope_zz"):
+        vmlinux.parse_type("struct nope_zz")
