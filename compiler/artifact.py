@@ -23,6 +23,15 @@ Byte layouts the generated code and the loader agree on
 * Internal maps the loader fills before start: role "elapsed" (alias "start"), a u64 holding
   CLOCK_BOOTTIME ns (bpf_ktime_get_boot_ns) at start, at key 0.  Roles "kstack"/"ustack":
   STACK_TRACE maps the decoder reads KSTACK/USTACK values (`stackid | pid << 32`) from.
+* Compiler conventions (additive): a keyless hist/lhist map's key is just the u64 bucket
+  (8 bytes).  User map symbols are `AT_<name>` (`@` -> `AT_`), internal ones `__bt_<name>`.
+  Program functions are named `ProbeSpec.section` and live in ELF section
+  `prog_<section>`.  Integers are stored 8 bytes wide in map values, tuples and records
+  (sign kept in the SizedType).  A `join` record holds 16 `string[STRLEN]` elements (empty
+  after the first NULL argv pointer) and is sent from a one-entry PERCPU_ARRAY scratch map
+  (role "join").  Stack maps (roles "kstack"/"ustack") carry the stack type, whose
+  `params` = (limit, mode), in `MapSpec.value_type`; one map per (kind, limit, mode).
+  Action ids: printf 0+, system 10000+, cat 20000+, everything else 30000+.
 * Lost events: a one-entry PERCPU_ARRAY `MapSpec(internal=True, role="lost")` holding u64
   counts of failed ring buffer writes; the loader reports increases as "Lost N events".
 """

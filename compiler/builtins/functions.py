@@ -260,11 +260,13 @@ def _join_check(c, n):
         c.error(f"join() only supports int or pointer arguments ({t} provided)", n.args[0].span)
         return NONE
     c.analysis.internal_roles.add("join")
-    c.add_action(n, "join", (U64,) + (Str(c.strlen),) * JOIN_ARGS, sep=sep)
+    c.add_action(n, "join", (Str(c.strlen),) * JOIN_ARGS, sep=sep)
     return NONE
 
 
 def _join_lower(g, n):
+    """Read up to 16 argv strings into a per-CPU scratch record (too big for the stack);
+    the strings after the first NULL pointer stay empty."""
     action = g.data(n)
     user = getattr(n.args[0].type, "user_ptr", False) or g.unit.provider in (
         "uprobe", "uretprobe", "usdt")
@@ -273,25 +275,22 @@ def _join_lower(g, n):
     rec = g.bb.map_lookup("join", key)
     with g.b.if_then(g.b.icmp_unsigned("!=", rec, ir.Constant(H.I8P, None))):
         g.bb.store_int(rec, 0, ir.Constant(H.I64, action.id))
-        g.bb.store_int(rec, action.offsets[0], ir.Constant(H.I64, 0))
         base = g.to_i64(g.expr(n.args[0]))
         ptr_buf = g.bb.alloca(H.I64, "join_ptr")
-        count = g.bb.alloca(H.I64, "join_count")
-        g.b.store(ir.Constant(H.I64, 0), count)
-        strlen = action.args[1].size
+        live = g.bb.alloca(H.I1, "join_live")
+        g.b.store(ir.Constant(H.I1, 1), live)
+        strlen = action.args[0].size
         for i in range(JOIN_ARGS):
-            g.b.store(ir.Constant(H.I64, 0), ptr_buf)
-            addr = g.b.add(base, ir.Constant(H.I64, 8 * i))
-            g.bb.probe_read(ptr_buf, 8, addr, user)
-            ptr = g.b.load(ptr_buf)
-            dst = g.bb.offset(rec, action.offsets[1 + i])
+            dst = g.bb.offset(rec, action.offsets[i])
             g.bb.store_int(dst, 0, ir.Constant(H.I64, 0), 1)
-            live = g.b.and_(g.b.icmp_unsigned("!=", ptr, ir.Constant(H.I64, 0)),
-                            g.b.icmp_unsigned("==", g.b.load(count), ir.Constant(H.I64, i)))
-            with g.b.if_then(live):
-                g.bb.probe_read(dst, strlen, ptr, user, string=True)
-                g.b.store(ir.Constant(H.I64, i + 1), count)
-        g.bb.store_int(rec, action.offsets[0], g.b.load(count))
+            g.b.store(ir.Constant(H.I64, 0), ptr_buf)
+            with g.b.if_then(g.b.load(live)):
+                g.bb.probe_read(ptr_buf, 8, g.b.add(base, ir.Constant(H.I64, 8 * i)), user)
+                ptr = g.b.load(ptr_buf)
+                present = g.b.icmp_unsigned("!=", ptr, ir.Constant(H.I64, 0))
+                g.b.store(present, live)
+                with g.b.if_then(present):
+                    g.bb.probe_read(dst, strlen, ptr, user, string=True)
         g.bb.output_event(rec, action.record_size)
 
 
