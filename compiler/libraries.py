@@ -13,6 +13,7 @@ import glob
 import os
 import re
 import struct
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
@@ -202,3 +203,45 @@ def pid_executable(pid: int) -> str:
     except OSError:
         raise TargetNotFound(f"cannot find the executable of pid {pid}") from None
     return path_for_pid(pid, exe.removesuffix(" (deleted)"))
+
+
+# ---- uprobe attach points -> concrete sites
+
+class UprobeOffsetError(Exception):
+    """`uprobe:path:func+off` with `off` past the end of the function."""
+
+
+@dataclass(frozen=True)
+class UprobeSite:
+    path: str           # as the user names it (open it with path_for_pid)
+    func: str           # symbol name ("" for an address probe)
+    address: int        # link-time virtual address probed (symbol + offset)
+    file_offset: int    # the uprobe PMU's config2
+
+
+def uprobe_sites(target: str, func: str = "", pid: Optional[int] = None, offset: int = 0,
+                 address: Optional[int] = None) -> list[UprobeSite]:
+    """Expand `uprobe:target:func[+offset]` (wildcards in target and func allowed) or
+    `uprobe:target:address` into sites, one per matching (file, function), in path then
+    name order.  No match gives [] (bpftrace then says "No probes to attach")."""
+    from .elf_symbols import ElfError, load_elf
+
+    sites: list[UprobeSite] = []
+    for path in resolve_target(target, pid):
+        try:
+            elf = load_elf(path_for_pid(pid, path))
+        except ElfError:
+            continue
+        if address is not None:
+            try:
+                sites.append(UprobeSite(path, "", address, elf.address_to_file_offset(address)))
+            except ElfError:
+                pass
+            continue
+        for sym in elf.match_functions(func):
+            if offset and sym.size and offset >= sym.size:
+                raise UprobeOffsetError(
+                    f"Offset outside the function bounds ('{sym.name}' size is {sym.size})")
+            vaddr = sym.address + offset
+            sites.append(UprobeSite(path, sym.name, vaddr, elf.address_to_file_offset(vaddr)))
+    return sites

@@ -197,3 +197,46 @@ def find_probes(path: str, provider: str = "*", name: str = "*") -> list[UsdtPro
     return [p for p in probes
             if fnmatch.fnmatchcase(p.provider, provider or "*")
             and fnmatch.fnmatchcase(p.name, name or "*")]
+
+
+def usdt_sites(target: str, provider: str, name: str, pid: Optional[int] = None) -> list[UsdtProbe]:
+    """Expand `usdt:target:[provider:]name` (wildcards allowed; provider "" matches any) into
+    probe sites across every file the target names, plus, with -p, every object the process
+    has mapped when the target is `*`.  Sorted like `bpftrace -l` (path, provider, name)."""
+    from .libraries import TargetNotFound, path_for_pid, resolve_target
+
+    if target in ("", "*") and pid:
+        paths = _mapped_objects(pid)
+    else:
+        try:
+            paths = resolve_target(target, pid)
+        except TargetNotFound:
+            return []
+    out: list[UsdtProbe] = []
+    for path in paths:
+        try:
+            found = find_probes(path_for_pid(pid, path), provider or "*", name or "*")
+        except UsdtError:
+            continue
+        out.extend(_renamed(p, path) for p in found)
+    return sorted(out, key=lambda p: (p.path, p.provider, p.name, p.pc))
+
+
+def _renamed(p: UsdtProbe, path: str) -> UsdtProbe:
+    from dataclasses import replace
+    return p if p.path == path else replace(p, path=path)
+
+
+def _mapped_objects(pid: int) -> list[str]:
+    seen: list[str] = []
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and parts[5].startswith("/"):
+                    p = parts[5].rstrip("\n")
+                    if p not in seen and not p.endswith(" (deleted)"):
+                        seen.append(p)
+    except OSError:
+        pass
+    return seen

@@ -25,12 +25,15 @@ int main(int argc, char **argv) {
 
 USDT_C = r"""
 #include <sys/sdt.h>
+#include <stdio.h>
+#include <unistd.h>
 long counter = 42;
 int guarded(int a, long b);
 int main(int argc, char **argv) {
     int a = argc; long b = argc * 1000L; short s = -3; unsigned char uc = 200;
     DTRACE_PROBE4(app, plain, a, b, s, uc);
     DTRACE_PROBE2(app, global, counter, 5);
+    if (argc > 1) { printf("%d\n", getpid()); fflush(stdout); pause(); }
     return guarded(a, b);
 }
 """

@@ -209,3 +209,37 @@ def test_parse_arg_specs(spec, expect):
 def test_parse_arg_errors(bad):
     with pytest.raises(U.UsdtError):
         U.parse_arg(bad)
+
+
+def test_uprobe_sites(plain_binaries):
+    path = str(plain_binaries["nopie"])
+    elf = E.load_elf(path)
+    sites = L.uprobe_sites(path, "*_function")
+    assert [s.func for s in sites] == ["leaf_function", "middle_function"]
+    leaf = elf.find("leaf_function")
+    assert sites[0].file_offset == elf.address_to_file_offset(leaf.address)
+    plus = L.uprobe_sites(path, "leaf_function", offset=4)[0]
+    assert plus.address == leaf.address + 4 and plus.file_offset == sites[0].file_offset + 4
+    with pytest.raises(L.UprobeOffsetError, match=rf"'leaf_function' size is {leaf.size}"):
+        L.uprobe_sites(path, "leaf_function", offset=leaf.size)
+    by_addr = L.uprobe_sites(path, address=leaf.address)[0]
+    assert by_addr.file_offset == sites[0].file_offset and by_addr.func == ""
+    assert L.uprobe_sites(path, "no_such_function") == []
+    libc_sites = L.uprobe_sites("libc", "malloc")
+    assert len(libc_sites) == 1 and libc_sites[0].path == L.resolve_library("libc")
+
+
+def test_usdt_sites_by_path_and_pid(usdt_binaries):
+    path = str(usdt_binaries["O2"])
+    names = [p.full_name for p in U.usdt_sites(path, "", "*")]
+    assert names == ["app:global", "app:guarded", "app:plain"]       # bpftrace -l order
+    assert [p.full_name for p in U.usdt_sites(path, "app", "g*")] == ["app:global", "app:guarded"]
+    assert U.usdt_sites("/nonexistent/bin", "", "*") == []
+    proc = subprocess.Popen([path, "wait"], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        found = U.usdt_sites("*", "app", "plain", pid)
+        assert [(p.path, p.full_name) for p in found] == [(path, "app:plain")]
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
