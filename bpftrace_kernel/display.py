@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import logging
 import os
 import time
@@ -40,6 +41,16 @@ def _render_png(snapshot, top: int, div: int) -> Optional[bytes]:
         return None
 
 
+def _render_json(snapshot, top: int, div: int) -> Optional[dict]:
+    """bpftrace's `-f json` record for the map, for tools reading saved notebooks."""
+    try:
+        from bpftrace_kernel.render import json_output
+        return json.loads(json_output.map_line(snapshot, top, div))
+    except Exception:
+        log.debug("JSON rendering of %s failed", getattr(snapshot, "name", "?"), exc_info=True)
+        return None
+
+
 def render_map_text(snapshot, top: int = 0, div: int = 0) -> str:
     """bpftrace's text for a map snapshot (what print(@m) shows)."""
     from bpftrace_kernel.render import text as render_text
@@ -59,6 +70,10 @@ def map_bundle(snapshot, text: str, top: int = 0, div: int = 0,
     png = _render_png(snapshot, top, div)
     if png:
         data["image/png"] = base64.b64encode(png).decode("ascii")
+    record = _render_json(snapshot, top, div)
+    if record is not None:
+        # a vendor type, never application/json: JupyterLab would show a JSON tree instead
+        data[MAP_MIME] = record
     return data, metadata
 
 

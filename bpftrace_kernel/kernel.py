@@ -9,6 +9,8 @@ The engine (`bpftrace_kernel.engine`) does the tracing; `display` builds what is
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime
 import importlib
 import os
 import platform
@@ -143,11 +145,14 @@ class CellRun:
         self.status_id = f"bt-{tag}-status"
         self.panel: Optional[widgets.StopPanel] = None
         self.child: Optional[TracedCommand] = None
+        self.started_at: Optional[str] = None
 
     # ------------------------------------------------------------------ run
     async def run(self) -> dict:
         engine = load_engine()
         try:
+            if self.opts.pid is not None and not os.path.exists(f"/proc/{self.opts.pid}"):
+                raise UserError("UsageError", f"ERROR: pid '{self.opts.pid}' does not exist")
             if self.opts.cmd:
                 self.child = TracedCommand(self.opts.cmd)
             trace = engine.Trace(self.program, name="stdin", options=self._run_options(engine))
@@ -165,6 +170,7 @@ class CellRun:
                 raise UserError("TraceError", self._with_privilege_hint(str(e))) from None
             interrupted_early = self.k.stop_requested
             try:
+                self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
                 self.status = display.RunStatus(probes=probes, duration=self.opts.duration,
                                                 compile_seconds=time.monotonic() - t0)
                 if self.child:
@@ -191,8 +197,7 @@ class CellRun:
     def _run_options(self, engine):
         kwargs = dict(params=self.opts.params, pid=self.opts.pid, unsafe=self.opts.unsafe,
                       output_format=self.opts.output_format, isolated_compile=True)
-        if self.child:
-            kwargs["pid"] = self.child.pid
+        if self.child:   # like bpftrace -c: `cpid` is the child; probes are not filtered
             kwargs["cpid"] = self.child.pid
         fields = getattr(engine.RunOptions, "__dataclass_fields__", None)
         if fields is not None:
@@ -351,10 +356,24 @@ class CellRun:
         note = self.limiter.summary(self.status.lost)
         if note:
             self.k.send_stream(note, "stderr")
-        self.k.update_display(self.status_id, self.status.bundle(), {})
+        self.k.update_display(self.status_id, self.status.bundle(), {"bpftrace": self._run_record()})
         if self.panel:
             self.panel.close()
             self.panel = None
+
+    def _run_record(self) -> dict:
+        """Saved with the notebook (output metadata): what ran, where, when, and how it ended."""
+        st = self.status
+        return {"program": self.program.strip("\n"), "options": dataclasses.asdict(self.opts),
+                "kernel_version": __version__, "language": "bpftrace 0.17",
+                "host": platform.node(), "kernel_release": platform.release(),
+                "cpus": os.cpu_count(), "started": self.started_at,
+                "ended": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "seconds": round(st.elapsed, 3), "probes": st.probes, "events": st.events,
+                "lost": st.lost, "stop_reason": st.reason,
+                "printf_lines_shown": self.limiter.shown_lines,
+                "printf_lines_spooled": self.limiter.spooled_lines,
+                "spool_file": str(self.limiter.spool_path) if self.limiter.spool_path else None}
 
     @staticmethod
     def _with_privilege_hint(text: str) -> str:

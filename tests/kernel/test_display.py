@@ -25,6 +25,18 @@ def test_map_bundle_text_is_exact_and_rich_types_come_from_renderers(monkeypatch
     assert "application/json" not in data
 
 
+def test_map_bundle_carries_bpftraces_json_record_under_a_vendor_type(monkeypatch):
+    import bpftrace_kernel.render as render_pkg
+
+    class Json:
+        def map_line(self, snap, top, div):
+            return '{"type": "map", "data": {"@x": {"bash": 3}}}'
+    monkeypatch.setattr(render_pkg, "json_output", Json(), raising=False)
+    data, _ = display.map_bundle(_snap(), "@x[bash]: 3\n")
+    assert data[display.MAP_MIME] == {"type": "map", "data": {"@x": {"bash": 3}}}
+    assert "application/json" not in data
+
+
 def test_renderer_failures_leave_the_text(monkeypatch):
     import bpftrace_kernel.render as render_pkg
 
@@ -34,8 +46,12 @@ def test_renderer_failures_leave_the_text(monkeypatch):
 
         def render_map_png(self, *a):
             raise RuntimeError("boom")
+
+        def map_line(self, *a):
+            raise RuntimeError("boom")
     monkeypatch.setattr(render_pkg, "html", Boom(), raising=False)
     monkeypatch.setattr(render_pkg, "plots", Boom(), raising=False)
+    monkeypatch.setattr(render_pkg, "json_output", Boom(), raising=False)
     data, _ = display.map_bundle(_snap(), "@x[bash]: 3\n")
     assert data == {"text/plain": "@x[bash]: 3\n"}
 

@@ -51,8 +51,12 @@ def test_printf_lines_stream_before_the_cell_ends(kernel):
     # several batches, the first well before the end
     assert len(streams) >= 3
     assert end - streams[0]["_t"] > 0.8
-    status = of_type(msgs, "update_display_data")[-1]["content"]["data"]["text/plain"]
+    final = of_type(msgs, "update_display_data")[-1]["content"]
+    status = final["data"]["text/plain"]
     assert "exit() was called" in status and "1 probe attached" in status
+    record = final["metadata"]["bpftrace"]
+    assert record["stop_reason"] == "exit" and record["printf_lines_shown"] == 6
+    assert record["program"].endswith("tracepoint:a:b { }") and record["options"]["duration"] is None
 
 
 def test_compile_error_is_one_error_output_and_the_kernel_survives(kernel):
@@ -185,8 +189,8 @@ def test_traced_command_stops_the_trace_when_it_exits(kernel):
     assert "from-child" in stream_text(msgs)
     assert "the traced command exited" in of_type(msgs, "update_display_data")[-1]["content"]["data"]["text/plain"]
     last = kc.engine_log.read_text().splitlines()[-1]
-    pid = int(last.split("cpid=")[1])
-    assert f"pid={pid}" in last
+    assert int(last.split("cpid=")[1]) > 0
+    assert " pid=None " in last, "like bpftrace -c, the probes are not filtered by pid"
 
 
 def test_magic_errors_are_usage_errors(kernel):
@@ -198,6 +202,8 @@ def test_magic_errors_are_usage_errors(kernel):
     assert reply["status"] == "error" and "Unknown magic %nosuchmagic" in reply["evalue"]
     reply, _ = run_cell(kc, "%%trace -c nosuchcommand-xyz\nBEGIN { }")
     assert reply["status"] == "error" and "command not found" in reply["evalue"]
+    reply, _ = run_cell(kc, "%%trace -p 999999999\nBEGIN { }")
+    assert reply["status"] == "error" and reply["evalue"] == "ERROR: pid '999999999' does not exist"
 
 
 def test_help_magic_lists_magics(kernel):
