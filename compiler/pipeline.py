@@ -17,6 +17,7 @@ from .diagnostics import CompileError, Diagnostics
 from .source import Source
 
 MAX_STRLEN = 200
+RISKY_STACK_BYTES = 384
 
 
 @dataclass
@@ -85,7 +86,7 @@ def dump_ir(text: str, *, name: str = "stdin", params: tuple[str, ...] = (),
     _check_options(options)
     from .codegen.module import lower_program
     diags, analysis, maps = _front_and_middle(text, name, params, options)
-    ir_text, _ = lower_program(analysis, maps, options, params, diags)
+    ir_text, _, _ = lower_program(analysis, maps, options, params, diags)
     diags.raise_if_errors()
     return ir_text
 
@@ -99,10 +100,13 @@ def compile_source(text: str, *, name: str = "stdin", params: tuple[str, ...] = 
     from .codegen.emit import emit_assembly, emit_object
     from .codegen.module import lower_program
     diags, analysis, maps = _front_and_middle(text, name, params, options)
-    ir_text, probes = lower_program(analysis, maps, options, params, diags)
+    ir_text, probes, stack_peak = lower_program(analysis, maps, options, params, diags)
     diags.raise_if_errors()
-    elf = emit_object(ir_text, isolated=options.isolated_emit)
-    asm = emit_assembly(ir_text, isolated=options.isolated_emit) if options.want_asm else ""
+    # Our stack estimate is checked before LLVM; near the limit, register spills could still
+    # push LLVM over 512 bytes (a fatal exit), so emit in the worker process then.
+    isolated = options.isolated_emit or stack_peak > RISKY_STACK_BYTES
+    elf = emit_object(ir_text, isolated=isolated)
+    asm = emit_assembly(ir_text, isolated=isolated) if options.want_asm else ""
     return CompiledProgram(
         elf=elf, probes=tuple(probes), maps=tuple(maps), actions=tuple(analysis.actions),
         probe_names=tuple(analysis.probe_names),

@@ -8,6 +8,9 @@ per-CPU "lost" map).  Knows nothing about the AST.
 """
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
+
 from llvmlite import ir
 
 I1, I8, I16, I32, I64 = (ir.IntType(n) for n in (1, 8, 16, 32, 64))
@@ -54,7 +57,9 @@ class BpfBuilder:
         self._alloca_builder = ir.IRBuilder(self.entry)
         self.b = ir.IRBuilder(body)
         self.maps = maps            # name -> ir.GlobalVariable
-        self.stack_bytes = 0
+        self.live_bytes = 0         # stack bytes live at the current point
+        self.stack_bytes = 0        # the peak of live_bytes: our estimate of the frame size
+        self._scopes: list[list[tuple[ir.Value, int]]] = [[]]
         self._memset = None
         self._memcpy = None
 
@@ -65,16 +70,45 @@ class BpfBuilder:
             self.b.ret(ir.Constant(I64, 0))
 
     # ---- memory
-    def alloca(self, ty: ir.Type, name: str = "") -> ir.Value:
-        size = _type_size(ty)
-        self.stack_bytes += (size + 7) // 8 * 8
+    def alloca(self, ty: ir.Type, name: str = "", persistent: bool = False) -> ir.Value:
+        """A stack slot in the entry block.  Temporaries belong to the innermost `scope()`:
+        their lifetime ends with it, so LLVM's stack colouring can reuse the bytes (the
+        estimate below follows the same rule)."""
+        size = (_type_size(ty) + 7) // 8 * 8
         ptr = self._alloca_builder.alloca(ty, name=name)
         ptr.align = 8
+        self.live_bytes += size
+        self.stack_bytes = max(self.stack_bytes, self.live_bytes)
+        if not persistent:
+            self._lifetime_call("start", ptr)
+            self._scopes[-1].append((ptr, size))
         return ptr
 
-    def alloca_bytes(self, size: int, name: str = "") -> ir.Value:
+    @contextmanager
+    def scope(self):
+        """Temporaries allocated inside die at the end (one statement, a condition)."""
+        self._scopes.append([])
+        try:
+            yield
+        finally:
+            for ptr, size in self._scopes.pop():
+                self.live_bytes -= size
+                if not self.b.block.is_terminated:
+                    self._lifetime_call("end", ptr)
+
+    def _lifetime_call(self, which: str, ptr: ir.Value) -> None:
+        # llvm.lifetime.* must receive the alloca itself (not a bitcast), but llvmlite's
+        # typed pointers need one declaration per pointer type: declare placeholders here,
+        # and `finalize_ir()` renames them to the intrinsic (all `ptr` once LLVM parses).
+        name = f"{LIFETIME_PREFIX}{which}_{_mangle(str(ptr.type))}"
+        fn = self.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [ptr.type]), name)
+        self.b.call(fn, [ptr])
+
+    def alloca_bytes(self, size: int, name: str = "", persistent: bool = False) -> ir.Value:
         """A zero-filled byte buffer (as i8*)."""
-        ptr = self.alloca(ir.ArrayType(I8, max(1, size)), name)
+        ptr = self.alloca(ir.ArrayType(I8, max(1, size)), name, persistent)
         p = self.b.bitcast(ptr, I8P)
         self.memset(p, size)
         return p
@@ -160,6 +194,25 @@ class BpfBuilder:
             with self.b.if_then(self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))):
                 p = self.b.bitcast(slot, I64.as_pointer())
                 self.b.store(self.b.add(self.b.load(p), ir.Constant(I64, 1)), p)
+
+
+LIFETIME_PREFIX = "__bt_lifetime_"
+_LIFETIME_CALL = re.compile(r'@"__bt_lifetime_(start|end)_\w+"')
+_LIFETIME_DECL = re.compile(r'^declare void @"__bt_lifetime_.*$\n?', re.M)
+
+
+def _mangle(type_text: str) -> str:
+    return re.sub(r"\W", "_", type_text)
+
+
+def finalize_ir(text: str) -> str:
+    """Rename the lifetime placeholders to the real (opaque-pointer) intrinsics."""
+    if LIFETIME_PREFIX not in text:
+        return text
+    text = _LIFETIME_DECL.sub("", text)
+    text = _LIFETIME_CALL.sub(lambda m: f"@llvm.lifetime.{m.group(1)}.p0", text)
+    return (text + "\ndeclare void @llvm.lifetime.start.p0(ptr)\n"
+            "declare void @llvm.lifetime.end.p0(ptr)\n")
 
 
 def _intrinsic(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:

@@ -43,13 +43,15 @@ class Lowerer:
     def lower_unit(self) -> None:
         for name, t in self.unit.variables.items():
             st = storage_type(t)
-            self.vars[name] = self.bb.alloca_bytes(st.size, name)
+            self.vars[name] = self.bb.alloca_bytes(st.size, name, persistent=True)
         if self.options.pid is not None:
             pid = self.b.lshr(self.bb.helper(14, []), ir.Constant(I64, 32))
             self._return_unless(self.b.icmp_unsigned("==", pid, ir.Constant(I64, self.options.pid)))
         pred = self.unit.probe.predicate
         if pred is not None:
-            self._return_unless(self.truth(self.expr(pred)))
+            with self.bb.scope():
+                cond = self.truth(self.expr(pred))
+            self._return_unless(cond)
         self.block(self.unit.probe.body)
 
     def _return_unless(self, cond: ir.Value) -> None:
@@ -64,7 +66,8 @@ class Lowerer:
         for s in stmts:
             if self.b.block.is_terminated:
                 return
-            getattr(self, "_stmt_" + type(s).__name__)(s)
+            with self.bb.scope():
+                getattr(self, "_stmt_" + type(s).__name__)(s)
 
     def _stmt_ExprStatement(self, s: ast.ExprStatement) -> None:
         self.expr(s.expr)
@@ -113,7 +116,9 @@ class Lowerer:
         end_bb = f.append_basic_block("while_end")
         self.b.branch(cond_bb)
         self.b.position_at_end(cond_bb)
-        self.b.cbranch(self.truth(self.expr(s.cond)), body_bb, end_bb)
+        with self.bb.scope():
+            cond = self.truth(self.expr(s.cond))
+        self.b.cbranch(cond, body_bb, end_bb)
         self.b.position_at_end(body_bb)
         self.loops.append((cond_bb, end_bb))
         self.block(s.body)
@@ -504,10 +509,10 @@ def _cmp(op):
 
 
 def _shift(g: Lowerer, left, right, signed, lsigned, right_shift=False):
+    # bpftrace 0.17 shifts right logically even for signed values (-16 >> 2 is 2^62 - 4);
+    # masking the amount keeps LLVM from treating shifts >= 64 as poison.
     amount = g.b.and_(right, ir.Constant(I64, 63))
-    if not right_shift:
-        return g.b.shl(left, amount)
-    return g.b.ashr(left, amount) if lsigned else g.b.lshr(left, amount)
+    return g.b.lshr(left, amount) if right_shift else g.b.shl(left, amount)
 
 
 _BINOPS = {

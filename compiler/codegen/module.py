@@ -13,7 +13,7 @@ from llvmlite import ir
 from ..artifact import MapSpec, ProbeSpec
 from ..diagnostics import Diagnostics
 from ..passes.semantic import Analysis
-from .builder import I64, I8, SPILL_MARGIN, STACK_LIMIT, BpfBuilder
+from .builder import I64, I8, SPILL_MARGIN, STACK_LIMIT, BpfBuilder, finalize_ir
 from .lower import Lowerer
 
 TRIPLE = "bpfel-unknown-none"
@@ -40,21 +40,24 @@ def _license(module: ir.Module) -> None:
 
 
 def lower_program(analysis: Analysis, maps: list[MapSpec], options, params: tuple[str, ...],
-                  diags: Diagnostics) -> tuple[str, list[ProbeSpec]]:
+                  diags: Diagnostics) -> tuple[str, list[ProbeSpec], int]:
+    """IR text, the ProbeSpecs and the largest estimated stack frame (bytes)."""
     module = ir.Module(name="bpftrace")
     module.triple = TRIPLE
     module.data_layout = DATALAYOUT
     _license(module)
     globals_ = _declare_maps(module, maps)
     probes = []
+    peak = 0
     for unit in analysis.units:
         bb = BpfBuilder(module, unit.section, "prog_" + unit.section, globals_)
         Lowerer(bb, unit, analysis, options, params).lower_unit()
         bb.finish()
+        peak = max(peak, bb.stack_bytes)
         if bb.stack_bytes + SPILL_MARGIN > STACK_LIMIT:
             diags.error("Looks like the BPF stack limit of 512 bytes is exceeded. Please move "
                         "large on stack variables into BPF per-cpu array map.", unit.probe.span)
         span = (unit.probe.span.line, unit.probe.span.col) if unit.probe.span.line else None
         probes.append(ProbeSpec(section=unit.section, prog_type=unit.prog_type,
                                 targets=tuple(unit.targets), index=unit.index, source_span=span))
-    return str(module), probes
+    return finalize_ir(str(module)), probes, peak
