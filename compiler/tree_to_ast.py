@@ -215,7 +215,9 @@ class AstBuilder(Transformer):
 
     def _incdec(self, op: Token, target, is_post: bool, span: Span):
         if not isinstance(target, (ast.Map, ast.Variable)):
-            where = target.span if isinstance(target, ast.Identifier) else token_span(op)
+            # bison's error rules locate `ident ++` at the ident and `++ ident` at the `++`
+            where = target.span if is_post and isinstance(target, ast.Identifier) \
+                else token_span(op)
             raise LexError(f"The {op.value} operator must be applied to a map or variable",
                            where, bison_location=False)
         return self._node(ast.Unop(op.value, target, is_post=is_post, span=span), target)
@@ -297,7 +299,10 @@ class AstBuilder(Transformer):
         return items[0]
 
     def args(self, items):
-        return [e for e in items if not isinstance(e, Token)]
+        if len(items) == 1:
+            return [items[0]]
+        items[0].append(items[2])       # in place: long argument lists stay linear
+        return items[0]
 
     def sizeof(self, items):
         target = items[2]
