@@ -37,6 +37,20 @@ def _boottime_ns(m: BpfMap) -> None:
     m.update(bytes(m.key_size), now.ljust(m.value_stride // m.ncpus, b"\0") * m.ncpus)
 
 
+def end_action_ids(program: CompiledProgram) -> Optional[frozenset[int]]:
+    """Ids of the actions written inside END blocks, found by source position (a call site
+    belongs to the last probe block starting before it); None when positions are missing."""
+    starts = sorted((p.source_span, p.provider) for p in program.probes if p.source_span)
+    if not starts or any(a.span is None for a in program.actions):
+        return None
+    ids = set()
+    for a in program.actions:
+        owner = [provider for span, provider in starts if span <= a.span]
+        if owner and owner[-1] == "END":
+            ids.add(a.id)
+    return frozenset(ids)
+
+
 # internal map role -> how the session fills it before any program runs
 INTERNAL_MAP_FILLERS = {
     "elapsed": _boottime_ns,
@@ -159,9 +173,13 @@ class Session:
         out.extend(self._handle(records))
         return out
 
-    def _handle(self, records: list[bytes]) -> list[ev.Event]:
+    def _handle(self, records: list[bytes], only: Optional[frozenset[int]] = None
+                ) -> list[ev.Event]:
+        """Decode and act on records in order; `only`: keep just these action ids."""
         out: list[ev.Event] = []
         for data in records:
+            if only is not None and data[:8] and struct.unpack_from("<Q", data)[0] not in only:
+                continue
             item = self._decoder.record(data)
             if item is None:
                 continue
@@ -226,6 +244,11 @@ class Session:
 
     # ------------------------------------------------------------------ stop / close
     def stop(self) -> list[ev.Event]:
+        """Detach, deliver what the probes sent before, run END and deliver its output.
+
+        Tracepoint-style detaches wait for the kernel's RCU (tens of ms each), so they run in
+        the background; records that probes still send meanwhile are dropped after END runs
+        (only END's own actions are kept), as if the detach had been instant."""
         if self._state != _STARTED:
             return []
         self._detach()
@@ -240,18 +263,18 @@ class Session:
             self._run_special("END")
         finally:
             out.extend(self._check_lost())
-            out.extend(self._handle(self._ring.drain() if self._ring else []))
+            out.extend(self._handle(self._ring.drain() if self._ring else [],
+                                    only=end_action_ids(self.program)))
             self._state = _STOPPED
             self._close_programs()
         return out
 
     def _detach(self) -> None:
-        """Detach every probe now; slow perf event closes go to a background thread pool."""
+        """Detach every probe: fast ones now, slow ones in a background thread pool."""
         attachments, self._attachments = self._attachments, []
         slow = []
         for att in attachments:
             if att.slow_close:
-                att.detach()
                 slow.append(att)
             else:
                 att.close()
