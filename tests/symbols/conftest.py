@@ -82,3 +82,23 @@ def usdt_binaries(tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("usdt")
     return {"O0": _gcc(tmp, "usdt_O0", [USDT_C, USDT_SEM_C], "-O0"),
             "O2": _gcc(tmp, "usdt_O2", [USDT_C, USDT_SEM_C], "-O2")}
+
+
+LOOP_C = r"""
+#include <stdio.h>
+#include <unistd.h>
+volatile int sink;
+__attribute__((noinline)) int leaf_function(int x) { return x * 3 + sink; }
+__attribute__((noinline)) int middle_function(int x) { return leaf_function(x) + 1; }
+int main(int argc, char **argv) {
+    printf("%d\n", getpid()); fflush(stdout);
+    for (;;) { sink = middle_function(argc); usleep(2000); }
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def loop_binary(tmp_path_factory) -> Path:
+    """A PIE that calls leaf_function every 2 ms (frame pointers kept, so ustack works)."""
+    return _gcc(tmp_path_factory.mktemp("loop"), "loop", LOOP_C, "-O0",
+                "-fno-omit-frame-pointer")

@@ -151,3 +151,33 @@ def test_no_user_symbols_env(running, monkeypatch):
     addr = _runtime_address(pid, exe, main.address)
     monkeypatch.setenv("BPFTRACE_NO_USER_SYMBOLS", "1")
     assert U.usym(addr, pid) == f"{addr:#x}"
+
+
+def _bpftrace(program: str) -> str:
+    r = subprocess.run(["bpftrace", "-e", program], capture_output=True, text=True, timeout=30)
+    return r.stdout
+
+
+@pytest.mark.root
+@pytest.mark.bpftrace
+def test_frames_match_reference_bpftrace(loop_binary):
+    """Our frame text for the addresses bpftrace printed is byte-identical to bpftrace's."""
+    proc = subprocess.Popen([str(loop_binary)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        out = _bpftrace(
+            f"uprobe:{loop_binary}:leaf_function /pid == {pid}/ {{ @u[ustack(perf)] = count(); }}"
+            f" tracepoint:syscalls:sys_enter_clock_nanosleep /pid == {pid}/ "
+            f"{{ @k[kstack(perf)] = count(); }} interval:ms:400 {{ exit(); }}")
+        frames = re.findall(r"^\t([0-9a-f]+) (.*)$", out, re.M)
+        user = [(int(a, 16), text) for a, text in frames if "(" in text]
+        kernel = [(int(a, 16), text) for a, text in frames if "(" not in text]
+        assert len(user) >= 3 and kernel, out
+        assert [U.ustack_frame(a, pid, perf_mode=True) for a, _ in user] == \
+            [f"{a:x} {t}" for a, t in user]
+        assert U.ustack_frame(user[0][0], pid) == "leaf_function+0"
+        assert [K.kstack_frame(a, perf=True) for a, _ in kernel] == \
+            [f"{a:x} {t}" for a, t in kernel]
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
