@@ -34,3 +34,14 @@ def test_magic_lines_and_special_probes():
     toks = tokens("%%trace -d 3\nBEGIN { $x = 1; }")
     assert toks[0] == (Token.Keyword.Pseudo, "%%trace")
     assert (Name.Label, "BEGIN") in toks and (Name.Variable, "$x") in toks
+
+
+def test_html_highlighting_by_lexer_name():
+    # nbconvert and jupyter console find the lexer by language_info.pygments_lexer == "bpftrace"
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    html = highlight("tracepoint:syscalls:sys_enter_read { @reads = count(); }",
+                     get_lexer_by_name("bpftrace"), HtmlFormatter())
+    # Name.Namespace (the probe provider) is class "nn"; @maps are Name.Variable.Global "vg"
+    assert '<span class="nn">tracepoint</span>' in html
+    assert '<span class="vg">@reads</span>' in html
