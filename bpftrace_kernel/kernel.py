@@ -32,6 +32,7 @@ __version__ = "0.1.0"
 
 FLUSH_INTERVAL = 0.1        # seconds between printf batches
 LIVE_INTERVAL = 1.0         # seconds between live map/status updates
+MIN_WAIT = 0.005            # shortest pause between two polls
 ENGINE_MODULE = os.environ.get("BPFTRACE_KERNEL_ENGINE", "bpftrace_kernel.engine")
 
 # capability bits (linux/capability.h)
@@ -159,15 +160,19 @@ class CellRun:
             t0 = time.monotonic()
             try:
                 compiled = await asyncio.to_thread(trace.compile)
-            except engine.CompileError as e:
-                raise UserError("CompileError", str(e)) from None
-            self._warn(getattr(compiled, "warnings", ""))
-            if self.k.stop_requested:
-                raise UserError("KeyboardInterrupt", "interrupted while compiling: nothing was attached")
-            try:
+                self._warn(getattr(compiled, "warnings", ""))
+                if self.k.stop_requested:
+                    raise UserError("KeyboardInterrupt", "interrupted while compiling: nothing was attached")
                 probes = await asyncio.to_thread(trace.start)
+            except engine.CompileError as e:
+                trace.close()
+                raise UserError("CompileError", str(e)) from None
             except engine.TraceError as e:
+                trace.close()
                 raise UserError("TraceError", self._with_privilege_hint(str(e))) from None
+            except BaseException:
+                trace.close()
+                raise
             interrupted_early = self.k.stop_requested
             try:
                 self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -236,10 +241,14 @@ class CellRun:
                 timeout = FLUSH_INTERVAL
                 if self.status.remaining is not None:
                     timeout = min(timeout, self.status.remaining + 0.001)
+                woke = time.monotonic()
                 try:
                     await asyncio.wait_for(wake.wait(), timeout=timeout)
                 except asyncio.TimeoutError:
                     pass
+                if time.monotonic() - woke < MIN_WAIT:
+                    # an fd that stays readable must not turn this loop into a busy spin
+                    await asyncio.sleep(MIN_WAIT)
         finally:
             for fd in readers:
                 loop.remove_reader(fd)
