@@ -1,0 +1,178 @@
+"""Probe listing for `-l` / `-lv`, in bpftrace 0.17's exact output format.
+
+Owns `list_probes(pattern, verbose, pid)`: the matching probes, one `provider:...` line each,
+sorted, and with `-v` the tracepoint arguments from the tracefs format files (`    int dfd`).
+Providers are listed through the `LISTERS` registry; 0.17's quirk of printing software and
+hardware as `software:<pattern>:` is kept.  Reads tracefs and ELF files only.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from typing import Callable, Iterable, Optional
+
+from .user_symbols import elf_functions
+
+TRACEFS = "/sys/kernel/tracing"
+
+# bpftrace's short provider names
+ALIASES = {"t": "tracepoint", "rt": "rawtracepoint", "k": "kprobe", "kr": "kretprobe",
+           "u": "uprobe", "ur": "uretprobe", "U": "usdt", "s": "software", "h": "hardware",
+           "p": "profile", "i": "interval", "f": "kfunc", "fr": "kretfunc", "it": "iter",
+           "w": "watchpoint", "fentry": "kfunc", "fexit": "kretfunc"}
+
+ITER_TARGETS = ("task", "task_file")
+_FIELD = re.compile(r"^\s*field:(?P<decl>[^;]*);")
+
+
+class ListingError(Exception):
+    """A pattern that names no probe type; str() is the message."""
+
+
+def _match(name: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _split(pattern: str) -> tuple[str, str]:
+    provider, _, rest = pattern.partition(":")
+    return ALIASES.get(provider, provider), rest
+
+
+# ---------------------------------------------------------------- tracepoints
+def tracepoint_events(tracefs: str = TRACEFS) -> list[str]:
+    """Every "category:event" from available_events (or the events/ tree)."""
+    try:
+        with open(os.path.join(tracefs, "available_events")) as f:
+            return sorted({line.strip() for line in f if line.strip()})
+    except OSError:
+        events_dir = os.path.join(tracefs, "events")
+        out = []
+        for cat in sorted(os.listdir(events_dir)) if os.path.isdir(events_dir) else ():
+            cat_dir = os.path.join(events_dir, cat)
+            if os.path.isdir(cat_dir):
+                out.extend(f"{cat}:{ev}" for ev in sorted(os.listdir(cat_dir))
+                           if os.path.isdir(os.path.join(cat_dir, ev)))
+        return out
+
+
+def tracepoint_args(category: str, event: str, tracefs: str = TRACEFS) -> list[str]:
+    """The `-lv` argument lines of a tracepoint: each non-common field as declared."""
+    path = os.path.join(tracefs, "events", category, event, "format")
+    lines = []
+    try:
+        with open(path) as f:
+            for line in f:
+                m = _FIELD.match(line)
+                if m and not m.group("decl").split()[-1].startswith("common_"):
+                    lines.append("    " + m.group("decl").strip())
+    except OSError:
+        pass
+    return lines
+
+
+def _list_tracepoints(rest: str, verbose: bool, pid: Optional[int], tracefs: str) -> list[str]:
+    pattern = rest or "*"
+    if pattern.count(":") == 0:
+        pattern += ":*"
+    out = []
+    for name in tracepoint_events(tracefs):
+        if _match(name, pattern):
+            out.append(f"tracepoint:{name}")
+            if verbose:
+                out.extend(tracepoint_args(*name.split(":", 1), tracefs))
+    return out
+
+
+# ---------------------------------------------------------------- the others
+def _list_perf_quirk(provider: str) -> Callable:
+    """0.17 lists software/hardware events as the pattern itself: `software:<rest>:`."""
+    def lister(rest: str, verbose: bool, pid: Optional[int], tracefs: str) -> list[str]:
+        return [f"{provider}:{rest or '*'}:"]
+    return lister
+
+
+def _list_iter(rest: str, verbose: bool, pid: Optional[int], tracefs: str) -> list[str]:
+    return [f"iter:{t}" for t in ITER_TARGETS if _match(t, rest or "*")]
+
+
+def _list_kprobes(provider: str) -> Callable:
+    def lister(rest: str, verbose: bool, pid: Optional[int], tracefs: str) -> list[str]:
+        try:
+            with open(os.path.join(tracefs, "available_filter_functions")) as f:
+                funcs = sorted({line.split()[0] for line in f if line.strip()})
+        except OSError:
+            return []
+        return [f"{provider}:{fn}" for fn in funcs if _match(fn, rest or "*")]
+    return lister
+
+
+def _list_uprobes(provider: str) -> Callable:
+    def lister(rest: str, verbose: bool, pid: Optional[int], tracefs: str) -> list[str]:
+        path, _, func = rest.rpartition(":") if rest.count(":") else (rest, "", "*")
+        if (not path or path == "*") and pid:
+            path = os.readlink(f"/proc/{pid}/exe")
+        if not path or not os.path.isfile(path):
+            return []
+        elf = elf_functions(path)
+        names = sorted(set(elf.names)) if elf is not None else []
+        return [f"{provider}:{path}:{n}" for n in names if _match(n, func or "*")]
+    return lister
+
+
+LISTERS: dict[str, Callable[[str, bool, Optional[int], str], list[str]]] = {
+    "hardware": _list_perf_quirk("hardware"),
+    "iter": _list_iter,
+    "kprobe": _list_kprobes("kprobe"),
+    "software": _list_perf_quirk("software"),
+    "tracepoint": _list_tracepoints,
+    "uprobe": _list_uprobes("uprobe"),
+}
+
+
+def _search_everywhere(pattern: str, verbose: bool, tracefs: str) -> list[str]:
+    """A pattern without a provider: 0.17 prints the software/hardware quirk lines and every
+    iter/tracepoint probe whose full name matches."""
+    out = [f"hardware:{pattern}:", f"software:{pattern}:"]
+    out.extend(f"iter:{t}" for t in ITER_TARGETS if _match(f"iter:{t}", pattern))
+    for name in tracepoint_events(tracefs):
+        if _match(f"tracepoint:{name}", pattern):
+            out.append(f"tracepoint:{name}")
+            if verbose:
+                out.extend(tracepoint_args(*name.split(":", 1), tracefs))
+    return out
+
+
+def _blocks(lines: Iterable[str]) -> list[list[str]]:
+    """Group a probe line with the argument lines that follow it (for sorting)."""
+    blocks: list[list[str]] = []
+    for line in lines:
+        if line.startswith(" ") and blocks:
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    return blocks
+
+
+def list_probes(pattern: str = "", verbose: bool = False, pid: Optional[int] = None,
+                tracefs: str = TRACEFS) -> str:
+    """bpftrace's `-l [pattern]` / `-lv` output text (each line ends with a newline)."""
+    pattern = pattern.strip()
+    if not pattern or pattern == "*":
+        lines = []
+        for provider in ("hardware", "iter", "software", "tracepoint"):
+            lines.extend(LISTERS[provider]("*" if provider != "tracepoint" else "*:*",
+                                           verbose, pid, tracefs))
+    elif ":" not in pattern:
+        if not any(c in pattern for c in "*?["):
+            raise ListingError(f"Invalid probe type: {pattern} (use provider:pattern, "
+                               f"e.g. tracepoint:*:{pattern})")
+        lines = _search_everywhere(pattern, verbose, tracefs)
+    else:
+        provider_pat, rest = _split(pattern)
+        lines = []
+        for provider, lister in LISTERS.items():
+            if _match(provider, provider_pat):
+                lines.extend(lister(rest, verbose, pid, tracefs))
+    blocks = sorted(_blocks(lines), key=lambda b: b[0])
+    return "".join(line + "\n" for block in blocks for line in block)
