@@ -306,3 +306,26 @@ def test_close_without_stop_releases_everything():
     s.close()
     assert s.snapshot() == []
     assert_unloaded(ids)
+
+
+def test_uprobe_and_uretprobe_count_calls(uprobe_target):
+    cm, rm = count_map("@c"), count_map("@r")
+    up = AttachTarget("uprobe", uprobe_target, "work_a", name=f"uprobe:{uprobe_target}:work_a")
+    ur = AttachTarget("uretprobe", uprobe_target, "work_b",
+                      name=f"uretprobe:{uprobe_target}:work_b")
+    p = program([function("s_up", count_into("AT_c", "1")), function("s_ur", count_into("AT_r", "2"))],
+                [probe("s_up", "kprobe", up), probe("s_ur", "kprobe", ur, index=1)],
+                [EVENTS, LOST, cm, rm])
+    with Session(p) as s:
+        s.start()
+        assert s.attached == 2
+        subprocess.run([uprobe_target, "17"], timeout=10)
+        snaps = {m.name: m.entries for m in s.snapshot()}
+    assert snaps == {"@c": [((1,), 17)], "@r": [((2,), 1)]}
+
+
+def test_uprobe_on_a_missing_symbol_is_an_attach_error(uprobe_target):
+    up = AttachTarget("uprobe", uprobe_target, "nosuch", name=f"uprobe:{uprobe_target}:nosuch")
+    p = program([function("s_up", "")], [probe("s_up", "kprobe", up)], [EVENTS, LOST])
+    with pytest.raises(AttachError, match="symbol 'nosuch' not found"):
+        Session(p).start()

@@ -61,10 +61,9 @@ def test_a_bare_word_is_a_clear_error(tracefs):
         list_probes("sched_switch", tracefs=tracefs)
 
 
-def test_uprobe_functions_of_a_binary():
-    import sys
-    text = list_probes(f"uprobe:{sys.executable}:Py_Initialize*")
-    assert f"uprobe:{sys.executable}:Py_Initialize\n" in text or text == ""
+def test_uprobe_functions_of_a_binary(uprobe_target):
+    assert list_probes(f"uprobe:{uprobe_target}:work*") == (
+        f"uprobe:{uprobe_target}:work_a\nuprobe:{uprobe_target}:work_b\n")
 
 
 @pytest.mark.root
