@@ -8,13 +8,16 @@ of the PT_LOAD segment holding the address).  Stdlib only; files are cached by i
 """
 from __future__ import annotations
 
-import fnmatch
 import os
+import re
+import shutil
 import struct
+import subprocess
+import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 ET_EXEC, ET_DYN = 2, 3
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
@@ -25,6 +28,7 @@ STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
 SHN_UNDEF = 0
 NT_GNU_BUILD_ID = 3
 DT_FLAGS_1, DF_1_PIE = 0x6FFFFFFB, 0x08000000
+DEBUG_DIR = "/usr/lib/debug"
 
 _FUNC_TYPES = (STT_FUNC, STT_GNU_IFUNC)
 _DATA_TYPES = (STT_OBJECT, STT_COMMON, STT_TLS)
@@ -213,25 +217,65 @@ class ElfFile:
 
     # ---- symbols
 
-    @cached_property
-    def symbols(self) -> list[ElfSymbol]:
-        """Defined symbols of .symtab and .dynsym, deduplicated, sorted by address."""
-        seen: dict[tuple[str, int], ElfSymbol] = {}
+    def _own_symbols(self) -> list[ElfSymbol]:
+        out = []
         for sec in self.sections:
             if sec.type not in (SHT_SYMTAB, SHT_DYNSYM) or not sec.entsize:
                 continue
             strtab = self.sections[sec.link]
             raw = self.data[sec.offset:sec.offset + sec.size]
             for name, info, _other, shndx, value, size in struct.iter_unpack("<IBBHQQ", raw):
-                if shndx == SHN_UNDEF or not name:
-                    continue
                 typ = info & 0xF
-                if typ in (STT_SECTION, STT_FILE):
+                # an undefined function with a value is a non-PIE executable's canonical PLT
+                # entry: bcc lists it (and it can be probed), so keep it
+                if not name or typ in (STT_SECTION, STT_FILE) or (shndx == SHN_UNDEF
+                                                                 and not value):
                     continue
-                nm = self._cstr(strtab.offset + name)
-                key = (nm, value)
-                if key not in seen:
-                    seen[key] = ElfSymbol(nm, value, size, typ, info >> 4, shndx)
+                out.append(ElfSymbol(self._cstr(strtab.offset + name), value, size, typ,
+                                     info >> 4, shndx))
+        return out
+
+    @cached_property
+    def debug_file(self) -> Optional[str]:
+        """The separate debug file holding the full .symtab of a stripped object, found like
+        gdb and bcc do: /usr/lib/debug/.build-id/xx/rest.debug, else .gnu_debuglink's name
+        next to the file, in its .debug/ or under /usr/lib/debug (CRC checked)."""
+        bid = self.build_id
+        if bid:
+            path = f"{DEBUG_DIR}/.build-id/{bid[:2]}/{bid[2:]}.debug"
+            if os.path.isfile(path):
+                return path
+        link = self.section(".gnu_debuglink")
+        if link is None:
+            return None
+        raw = self.section_data(link)
+        name = raw[:raw.index(b"\0")].decode(errors="replace")
+        crc = struct.unpack_from("<I", raw, (len(name) + 4) & ~3)[0]
+        here = os.path.dirname(os.path.realpath(self.path))
+        for cand in (os.path.join(here, name), os.path.join(here, ".debug", name),
+                     DEBUG_DIR + os.path.join(here, name)):
+            if cand != os.path.realpath(self.path) and os.path.isfile(cand):
+                try:
+                    if zlib.crc32(_read(cand)) == crc:
+                        return cand
+                except OSError:
+                    continue
+        return None
+
+    @cached_property
+    def symbols(self) -> list[ElfSymbol]:
+        """Defined symbols of .symtab and .dynsym, plus the debug file's .symtab when there is
+        one, deduplicated by (name, address), sorted by address."""
+        syms = self._own_symbols()
+        dbg = self.debug_file
+        if dbg:
+            try:
+                syms += ElfFile(dbg)._own_symbols()
+            except ElfError:
+                pass
+        seen: dict[tuple[str, int], ElfSymbol] = {}
+        for sym in syms:
+            seen.setdefault((sym.name, sym.address), sym)
         return sorted(seen.values(), key=lambda s: (s.address, s.name))
 
     @cached_property
@@ -255,12 +299,22 @@ class ElfFile:
         return self._by_name.get(name)
 
     def match_functions(self, pattern: str) -> list[ElfSymbol]:
-        """Functions whose name matches a bpftrace wildcard (`*` any run, `?` one char,
-        `[...]` a set), deduplicated by name, in name order."""
-        return _match(self.functions, pattern)
+        """Functions matching a bpftrace attach-point pattern (`*` is the only wildcard), in
+        name order.  Mangled C++ names also match by their demangled name without the
+        parameter list (or with it when the pattern has a `(`), as bpftrace does.  Partially
+        inlined `.part.N` clones are left out, as bpftrace 0.17's listing leaves them out."""
+        funcs = [f for f in self.functions if ".part." not in f.name]
+        return _match(funcs, pattern, self._demangled)
 
     def match_data(self, pattern: str) -> list[ElfSymbol]:
         return _match(self.data_symbols, pattern)
+
+    def _demangled(self, names: list[str]) -> dict[str, str]:
+        cache = self.__dict__.setdefault("_demangle_cache", {})
+        todo = [n for n in names if n not in cache]
+        if todo:
+            cache.update(zip(todo, demangle_names(todo)))
+        return {n: cache[n] for n in names}
 
     def function_at(self, vaddr: int) -> Optional[ElfSymbol]:
         """The function containing `vaddr`: the closest symbol at or below it whose size covers
@@ -281,15 +335,48 @@ class ElfFile:
         return None
 
 
-def _match(symbols: list[ElfSymbol], pattern: str) -> list[ElfSymbol]:
-    wild = any(c in pattern for c in "*?[")
+def wildcard_regex(pattern: str) -> re.Pattern:
+    """bpftrace 0.17 attach-point matching: `*` matches any run, everything else literally."""
+    return re.compile("".join(".*" if c == "*" else re.escape(c) for c in pattern) + r"\Z",
+                      re.S)
+
+
+def _match(symbols: list[ElfSymbol], pattern: str,
+           demangler: Optional[Callable[[list[str]], dict[str, str]]] = None) -> list[ElfSymbol]:
+    rx = wildcard_regex(pattern)
     out: dict[str, ElfSymbol] = {}
+    mangled: list[ElfSymbol] = []
     for s in symbols:
         if s.name in out:
             continue
-        if (fnmatch.fnmatchcase(s.name, pattern) if wild else s.name == pattern):
+        if rx.match(s.name):
             out[s.name] = s
+        elif demangler is not None and s.name.startswith("_Z"):
+            mangled.append(s)
+    if mangled:
+        demangled = demangler(sorted({s.name for s in mangled}))
+        keep_params = "(" in pattern
+        for s in mangled:
+            d = demangled.get(s.name, s.name)
+            if not keep_params:
+                d = d.split("(", 1)[0]
+            if s.name not in out and d != s.name and rx.match(d):
+                out[s.name] = s
     return [out[k] for k in sorted(out)]
+
+
+def demangle_names(names: list[str]) -> list[str]:
+    """C++ names demangled by one `c++filt` run (the compiler uses no ctypes); names come
+    back unchanged when c++filt is missing."""
+    tool = shutil.which("c++filt")
+    if not names or tool is None:
+        return list(names)
+    try:
+        out = subprocess.run([tool], input="\n".join(names) + "\n", capture_output=True,
+                             text=True, timeout=30).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return list(names)
+    return out if len(out) == len(names) else list(names)
 
 
 def _read(path: str) -> bytes:

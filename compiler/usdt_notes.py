@@ -8,13 +8,12 @@ structured `UsdtArg`s that codegen turns into pt_regs reads.  Stdlib only.
 """
 from __future__ import annotations
 
-import fnmatch
 import re
 import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from .elf_symbols import ElfError, ElfFile, load_elf
+from .elf_symbols import ElfError, ElfFile, load_elf, wildcard_regex
 
 STAPSDT_OWNER, STAPSDT_TYPE = "stapsdt", 3
 
@@ -194,9 +193,8 @@ def find_probes(path: str, provider: str = "*", name: str = "*") -> list[UsdtPro
         probes = read_probes(path)
     except ElfError as e:
         raise UsdtError(str(e)) from None
-    return [p for p in probes
-            if fnmatch.fnmatchcase(p.provider, provider or "*")
-            and fnmatch.fnmatchcase(p.name, name or "*")]
+    prov_rx, name_rx = wildcard_regex(provider or "*"), wildcard_regex(name or "*")
+    return [p for p in probes if prov_rx.match(p.provider) and name_rx.match(p.name)]
 
 
 def usdt_sites(target: str, provider: str, name: str, pid: Optional[int] = None) -> list[UsdtProbe]:

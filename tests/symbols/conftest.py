@@ -102,3 +102,25 @@ def loop_binary(tmp_path_factory) -> Path:
     """A PIE that calls leaf_function every 2 ms (frame pointers kept, so ustack works)."""
     return _gcc(tmp_path_factory.mktemp("loop"), "loop", LOOP_C, "-O0",
                 "-fno-omit-frame-pointer")
+
+
+CXX_SRC = r"""
+namespace shapes { struct Circle { double r; double area() const; };
+double Circle::area() const { return 3.14159 * r * r; } }
+__attribute__((noinline)) int cpp_mangled(int x) { return x + 1; }
+__attribute__((noinline)) int cpp_mangled(double x) { return (int)x; }
+int main(int argc, char **) { shapes::Circle c{(double)argc}; return (int)c.area() + cpp_mangled(argc) + cpp_mangled(1.5); }
+"""
+
+
+@pytest.fixture(scope="session")
+def cxx_binary(tmp_path_factory) -> Path:
+    if not shutil.which("g++"):
+        pytest.skip("g++ is not installed")
+    tmp = tmp_path_factory.mktemp("cxx")
+    src = tmp / "prog.cc"
+    src.write_text(CXX_SRC)
+    out = tmp / "cxxprog"
+    subprocess.run(["g++", "-O1", "-o", str(out), str(src)], check=True, timeout=60,
+                   capture_output=True)
+    return out

@@ -243,3 +243,31 @@ def test_usdt_sites_by_path_and_pid(usdt_binaries):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_only_star_is_a_wildcard(plain_binaries):
+    elf = E.load_elf(str(plain_binaries["nopie"]))
+    assert elf.match_functions("leaf_functio?") == []          # '?' is literal in bpftrace
+    assert [s.name for s in elf.match_functions("*f_func*")] == ["leaf_function"]
+    assert [s.name for s in elf.match_functions("*")] == sorted(
+        {s.name for s in elf.functions})
+
+
+def test_cpp_names_match_demangled(cxx_binary):
+    elf = E.load_elf(str(cxx_binary))
+    assert sorted(s.name for s in elf.match_functions("cpp_mangled")) == \
+        ["_Z11cpp_mangledd", "_Z11cpp_mangledi"]
+    assert [s.name for s in elf.match_functions("cpp_mangled(int)")] == ["_Z11cpp_mangledi"]
+    assert [s.name for s in elf.match_functions("shapes::*")] == ["_ZNK6shapes6Circle4areaEv"]
+    assert E.demangle_names(["_ZNK6shapes6Circle4areaEv", "main"]) == \
+        ["shapes::Circle::area() const", "main"]
+
+
+@pytest.mark.bpftrace
+def test_uprobe_listing_matches_bpftrace():
+    libc = L.resolve_library("libc")
+    out = subprocess.run(["bpftrace", "-l", f"uprobe:{libc}:*"], capture_output=True,
+                         text=True, timeout=60).stdout
+    expected = {line.split(":", 2)[2] for line in out.split()}
+    assert expected, "bpftrace listed nothing"
+    assert {s.name for s in E.load_elf(libc).match_functions("*")} == expected
