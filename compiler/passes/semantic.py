@@ -160,15 +160,25 @@ class Checker:
         self.loop_depth = 0
         self.final = True           # False in the silent passes: only learn map types
         self.guess_unknown_maps = False
+        self._reported: set = set()
         self._next_action = {"printf": 0, "system": 0, "cat": 0, "other": 30000}
 
     # ---- helpers for registry entries
     def error(self, message: str, span=None) -> None:
-        if self.final:
-            self.diags.error(message, span)
+        self._report("ERROR", message, span)
 
     def warning(self, message: str, span=None) -> None:
-        if self.final:
+        self._report("WARNING", message, span)
+
+    def _report(self, severity: str, message: str, span) -> None:
+        # Copies of one probe body (one per wildcard target) report a problem once.
+        key = (severity, message, span)
+        if not self.final or key in self._reported:
+            return
+        self._reported.add(key)
+        if severity == "ERROR":
+            self.diags.error(message, span)
+        else:
             self.diags.warning(message, span)
 
     @property
@@ -427,11 +437,31 @@ class Checker:
             self.error(f"Type mismatch for '{n.op}': comparing '{lt}' with '{rt}'",
                        n.left.span.merge(n.right.span))
             return None
+        if lt.kind == Kind.INT and rt.kind == Kind.INT:
+            self._sign_warnings(n, lt, rt)
         if n.op in ("==", "!=", "<", ">", "<=", ">=", "&&", "||"):
             return I64
         signed = (lt.signed if lt.kind == Kind.INT else False) and (
             rt.signed if rt.kind == Kind.INT else False)
         return Int(64, signed)
+
+    def _sign_warnings(self, n: ast.Binop, lt: SizedType, rt: SizedType) -> None:
+        """bpftrace 0.17's sign warnings; a non-negative literal matches either sign."""
+        lvalue, rvalue = _literal_value(n.left), _literal_value(n.right)
+        lsigned = lt.signed if lvalue is None else lvalue < 0
+        rsigned = rt.signed if rvalue is None else rvalue < 0
+        positive_literal = (lvalue is not None and lvalue >= 0) or (
+            rvalue is not None and rvalue >= 0)
+        if lsigned != rsigned and not positive_literal:
+            if n.op in ("==", "!=", "<", ">", "<=", ">="):
+                self.warning(f"comparison of integers of different signs: '{lt}' and '{rt}' can "
+                             "lead to undefined behavior", n.span)
+            elif n.op in ("+", "-", "*", "/", "%"):
+                self.warning(f"arithmetic on integers of different signs: '{lt}' and '{rt}' can "
+                             "lead to undefined behavior", n.span)
+        if n.op in ("/", "%") and (lsigned or rsigned):
+            self.warning(f"signed operands for '{n.op}' can lead to undefined behavior (cast to "
+                         "unsigned to silence warning)", n.span)
 
     def _expr_Unop(self, n: ast.Unop) -> Optional[SizedType]:
         if n.op in ("++", "--"):
@@ -590,6 +620,14 @@ def _cast_type(tn: ast.TypeName) -> Optional[SizedType]:
     if tn.array_len is not None:
         return SizedType(Kind.ARRAY, base.size * tn.array_len, elems=(base,))
     return base
+
+
+def _literal_value(node) -> Optional[int]:
+    if isinstance(node, ast.Integer):
+        return node.value
+    if isinstance(node, ast.Unop) and node.op == "-" and isinstance(node.expr, ast.Integer):
+        return -node.expr.value
+    return None
 
 
 def _param_int(raw: Optional[str]) -> Optional[int]:
