@@ -1,0 +1,172 @@
+"""The guest lane's kprobe/kretprobe/kfunc/kretfunc cases and how their outputs are judged.
+
+Shared by the in-guest runner (tests/guest/in_guest.py, which runs each case with bpftrace 0.17
+and with pybpftrace) and the host-side tests (tests/guest/test_guest_probes.py, which judge the
+outputs).  Each case traces a workload process named COMM whose reads are known exactly
+(tests/guest/workload.py), so a comm-filtered result is deterministic and comparable byte for
+byte; unfiltered programs are compared by shape (map names, keys, histogram totals for COMM).
+Stdlib only: it runs inside the guest too.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+COMM = "pbtload"
+# read() sizes of the `reads` workload; 3000 lands in lhist's [2000, ...) bucket
+READS = (100, 100, 100, 700, 700, 700, 700, 900, 900, 1500, 3000, 3000)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    program: str
+    workload: str            # "reads" (wait, read READS, done) or "sleeper" (sleeps 1 ms in a loop)
+    ready: tuple[str, ...]   # attachments that must exist before the workload runs: "kprobe:f",
+                             # "kretprobe:f", "kfunc:f", "kretfunc:f"
+    end: str                 # "exit": the program exits itself; "sigint": Ctrl-C after the workload
+    compare: str             # "exact", "hist_total" or "count_line" (see judge())
+    note: str = ""
+
+
+CASES = (
+    Case("kprobe_do_nanosleep",
+         'kprobe:do_nanosleep { printf("sleep by %d\\n", tid); exit(); }',
+         workload="sleeper", ready=(), end="exit", compare="exact",
+         note="first sleeper wins: the workload sleeps every millisecond"),
+    Case("kretprobe_vfs_read_lhist",
+         f'kretprobe:vfs_read /comm == "{COMM}"/ {{ @bytes = lhist(retval, 0, 2000, 200); }}\n'
+         'interval:s:6 { exit(); }',
+         workload="reads", ready=("kretprobe:vfs_read",), end="exit", compare="exact",
+         note="the seed program filtered on the workload's comm so that the counts are exact"),
+    Case("kprobe_kretprobe_vfs_read_latency",
+         'kprobe:vfs_read { @start[tid] = nsecs; }\n'
+         'kretprobe:vfs_read /@start[tid]/ { @ns[comm] = hist(nsecs - @start[tid]); '
+         'delete(@start[tid]); }',
+         workload="reads", ready=("kprobe:vfs_read", "kretprobe:vfs_read"), end="sigint",
+         compare="hist_total",
+         note="timings differ: compare map names and the workload's histogram total"),
+    Case("kfunc_vfs_read_count",
+         'kfunc:vfs_read { @[comm] = count(); }',
+         workload="reads", ready=("kfunc:vfs_read",), end="sigint", compare="count_line"),
+    Case("kretfunc_vfs_read_lhist",
+         f'kretfunc:vfs_read /comm == "{COMM}"/ {{ @bytes = lhist(retval, 0, 2000, 200); }}',
+         workload="reads", ready=("kretfunc:vfs_read",), end="sigint", compare="exact"),
+)
+BY_NAME = {c.name: c for c in CASES}
+
+_BUCKET = re.compile(r"^[\[(]\S*, \S*[\])]\s+(\d+) \|[@ ]*\|$")
+_MAP_HEADER = re.compile(r"^(@\w*)(\[.*\])?: ?(.*)$")
+
+
+def maps(text: str) -> dict[str, dict[str, object]]:
+    """Parse bpftrace's text map dump: {map name: {key ("" for none): value}} where a value is
+    an int (count/scalar) or a list of bucket counts (hist/lhist)."""
+    out: dict[str, dict[str, object]] = {}
+    current: list[int] | None = None
+    for line in text.splitlines():
+        if current is not None:
+            m = _BUCKET.match(line)
+            if m:
+                current.append(int(m.group(1)))
+                continue
+            current = None
+        m = _MAP_HEADER.match(line)
+        if not m:
+            continue
+        name, key, rest = m.group(1), (m.group(2) or "")[1:-1], m.group(3)
+        if rest == "":
+            current = []
+            out.setdefault(name, {})[key] = current
+        elif re.fullmatch(r"-?\d+", rest):
+            out.setdefault(name, {})[key] = int(rest)
+    return out
+
+
+def lhist_expected(sizes=READS) -> list[int]:
+    """Bucket counts of lhist(retval, 0, 2000, 200) over `sizes`, as bpftrace prints them
+    (trailing zero buckets and the overflow bucket included, leading zero buckets trimmed)."""
+    counts = [0] * 11
+    for s in sizes:
+        counts[min(s // 200, 10)] += 1
+    first = next(i for i, c in enumerate(counts) if c)
+    last = max(i for i, c in enumerate(counts) if c)
+    return counts[first:last + 1]
+
+
+def workload_problems(case: Case, run: dict, tool: str = "bpftrace") -> list[str]:
+    """What is wrong with one tool's run of a case, judged against the workload's known activity.
+    For bpftrace 0.17 this checks the lane itself (boot, attach detection, workload timing);
+    for pybpftrace it is the fallback when bpftrace gave no reference.  Empty when it looks right."""
+    out = run["stdout"]
+    if run.get("timed_out"):
+        return [f"{tool} timed out after {run['seconds']:.0f} s"]
+    if run["rc"] != 0:
+        return [f"{tool} exited {run['rc']}: {run['stderr'].strip()[-400:]}"]
+    found = maps(out)
+    if case.workload == "sleeper":
+        want = f"sleep by {run['workload_pid']}"
+        return [] if want in out else [f"expected {want!r} (the workload's pid) in {tool}'s output"]
+    if case.compare == "exact":
+        hist = found.get("@bytes", {}).get("")
+        if not isinstance(hist, list) or sum(hist) != len(READS):
+            return [f"expected {tool}'s @bytes to count the workload's {len(READS)} reads, got {hist!r}"]
+        if hist[:len(lhist_expected())] != lhist_expected():
+            return [f"expected {tool}'s @bytes buckets {lhist_expected()}, got {hist}"]
+        return []
+    if case.compare == "hist_total":
+        hist = found.get("@ns", {}).get(COMM)
+        if not isinstance(hist, list) or sum(hist) != len(READS):
+            return [f"expected {tool}'s @ns[{COMM}] to count {len(READS)} reads, got {hist!r}"]
+        return []
+    if case.compare == "count_line":
+        got = found.get("@", {}).get(COMM)
+        return [] if got == len(READS) else [f"expected {tool}'s @[{COMM}]: {len(READS)}, got {got!r}"]
+    return [f"unknown comparison {case.compare}"]
+
+
+def judge(case: Case, ref: dict, ours: dict) -> str | None:
+    """None when pybpftrace's run matches bpftrace's, else a readable explanation with a diff."""
+    if ours.get("timed_out"):
+        return f"pybpftrace timed out after {ours['seconds']:.0f} s; stderr:\n{ours['stderr'][-2000:]}"
+    if ours["rc"] != 0:
+        return f"pybpftrace exited {ours['rc']}; stderr:\n{ours['stderr'][-2000:]}"
+    a, b = ref["stdout"], ours["stdout"]
+    if case.compare == "exact":
+        if a == b:
+            return None
+        return "stdout differs from bpftrace's:\n" + diff(a, b)
+    ma, mb = maps(a), maps(b)
+    if case.compare == "hist_total":
+        problems = []
+        if sorted(ma) != sorted(mb):
+            problems.append(f"map names differ: bpftrace {sorted(ma)}, pybpftrace {sorted(mb)}")
+        ha, hb = ma.get("@ns", {}).get(COMM), mb.get("@ns", {}).get(COMM)
+        if not isinstance(hb, list) or not hb:
+            problems.append(f"pybpftrace printed no histogram for @ns[{COMM}]")
+        elif isinstance(ha, list) and sum(ha) != sum(hb):
+            problems.append(f"@ns[{COMM}] totals differ: bpftrace {sum(ha)}, pybpftrace {sum(hb)}")
+        if any(not isinstance(v, list) for v in mb.get("@ns", {}).values()):
+            problems.append("pybpftrace printed a @ns value that is not a histogram")
+        return "\n".join(problems + ["outputs:\n" + diff(a, b)]) if problems else None
+    if case.compare == "count_line":
+        line = f"@[{COMM}]: {len(READS)}"
+        if line in b.splitlines():
+            return None
+        return f"expected the line {line!r} (bpftrace printed it too when it ran):\n" + diff(a, b)
+    return f"unknown comparison {case.compare}"
+
+
+def diff(a: str, b: str) -> str:
+    lines = difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+                                 "bpftrace", "pybpftrace", n=2)
+    text = "".join(repr_line(line) for line in lines)
+    return text or "(no line differences: whitespace or line endings differ)\n"
+
+
+def repr_line(line: str) -> str:
+    """A diff line, its content quoted with repr() when trailing whitespace would be invisible."""
+    body = line.rstrip("\n")
+    mark, content = body[:1], body[1:]
+    return (body if content == content.rstrip() else mark + repr(content)) + "\n"
