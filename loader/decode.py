@@ -115,6 +115,7 @@ class Decoder:
         self.program = program
         self.read_stack = read_stack
         self.actions = {a.id: a for a in program.actions}
+        self._plans = {a.id: _RecordPlan(self, a) for a in program.actions}
 
     # values ----------------------------------------------------------
     def value(self, t: SizedType, buf: bytes, off: int = 0) -> Any:
@@ -144,12 +145,8 @@ class Decoder:
         """A ring buffer record -> an event, a MapAction, or None for an unknown id."""
         if len(data) < 8:
             return None
-        action = self.actions.get(_u64(data, 0))
-        if action is None:
-            return None
-        data = data.ljust(action.record_size, b"\0")
-        args = tuple(self.value(t, data, off) for t, off in zip(action.args, action.offsets))
-        return EVENT_BUILDERS[action.kind](action, args)
+        plan = self._plans.get(_ID.unpack_from(data)[0])
+        return plan.event(data) if plan is not None else None
 
     # maps ----------------------------------------------------------------
     def key(self, spec: MapSpec, raw: bytes) -> tuple:
@@ -190,6 +187,51 @@ class Decoder:
             if count:
                 hist[bucket] = hist.get(bucket, 0) + count
         return [(self.key(spec, user), dict(sorted(h.items()))) for user, h in grouped.items()]
+
+
+_ID = struct.Struct("<Q")
+_INT_CODES = {(1, True): "b", (1, False): "B", (2, True): "h", (2, False): "H",
+              (4, True): "i", (4, False): "I", (8, True): "q", (8, False): "Q"}
+
+
+class _RecordPlan:
+    """One action's record decoder, built once: a single struct.unpack of every argument,
+    then a converter for the arguments that are not plain integers (the per-event path)."""
+
+    def __init__(self, decoder: Decoder, action: ActionSpec):
+        self.action = action
+        self.build = EVENT_BUILDERS[action.kind]
+        fmt, pos, convs = "<8x", 8, []
+        for t, off in zip(action.args, action.offsets):
+            if off < pos:
+                raise ValueError(f"action {action.id}: overlapping arguments")
+            fmt += f"{off - pos}x" if off > pos else ""
+            code = _INT_CODES.get((t.size, t.signed)) if t.kind == Kind.INT else None
+            if code:
+                fmt += code
+                convs.append(None)
+            else:
+                fmt += f"{t.size}s"
+                convs.append(_c_string_bytes if t.kind == Kind.STRING else
+                             functools.partial(decoder.value, t))
+            pos = off + t.size
+        self.struct = struct.Struct(fmt)
+        self.convs = tuple((i, c) for i, c in enumerate(convs) if c is not None)
+
+    def event(self, data: bytes):
+        if len(data) < self.struct.size:
+            data = data.ljust(self.struct.size, b"\0")
+        vals = self.struct.unpack_from(data)
+        if self.convs:
+            vals = list(vals)
+            for i, conv in self.convs:
+                vals[i] = conv(vals[i])
+            vals = tuple(vals)
+        return self.build(self.action, vals)
+
+
+def _c_string_bytes(raw: bytes) -> str:
+    return raw.partition(b"\0")[0].decode("utf-8", "surrogateescape")
 
 
 # ---------------------------------------------------------------- value decoders per Kind

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import struct
-from typing import Callable, Optional
+from typing import Optional
 
 from .syscalls import mmap as sys_mmap, munmap
 from .uapi import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ
@@ -23,22 +23,30 @@ def record_span(length: int) -> int:
     return (length + BPF_RINGBUF_HDR_SZ + 7) & ~7
 
 
-def parse_records(read: Callable[[int, int], bytes], cons: int, prod: int, mask: int,
-                  limit: Optional[int] = None) -> tuple[list[bytes], int]:
-    """Walk committed records from `cons` to `prod`.  `read(offset, n)` returns ring bytes at a
-    data-area offset (the area is mapped twice, so a record never wraps).  Returns the data of
-    every committed, non-discarded record and the new consumer position; stops at the first
-    busy (still being written) record."""
+_HDR = struct.Struct("<I")
+_LEN_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & 0xFFFFFFFF
+
+
+def parse_records(blob: bytes, limit: Optional[int] = None) -> tuple[list[bytes], int]:
+    """Walk the committed records at the start of `blob` (ring bytes from the consumer
+    position on; the data area is mapped twice, so records never wrap).  Returns the data of
+    every committed, non-discarded record (up to `limit`) and the bytes consumed; stops at
+    the first busy (still being written) record."""
     out: list[bytes] = []
-    while cons < prod and (limit is None or len(out) < limit):
-        hdr, = struct.unpack("<I", read(cons & mask, 4))
+    pos, end = 0, len(blob)
+    view = memoryview(blob)
+    while pos + BPF_RINGBUF_HDR_SZ <= end and (limit is None or len(out) < limit):
+        hdr, = _HDR.unpack_from(blob, pos)
         if hdr & BPF_RINGBUF_BUSY_BIT:
             break
-        length = hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & 0xFFFFFFFF
+        length = hdr & _LEN_MASK
+        span = record_span(length)
+        if pos + span > end:
+            break
         if not hdr & BPF_RINGBUF_DISCARD_BIT:
-            out.append(read((cons & mask) + BPF_RINGBUF_HDR_SZ, length))
-        cons += record_span(length)
-    return out, cons
+            out.append(bytes(view[pos + BPF_RINGBUF_HDR_SZ:pos + BPF_RINGBUF_HDR_SZ + length]))
+        pos += span
+    return out, pos
 
 
 class RingBuffer:
@@ -61,9 +69,6 @@ class RingBuffer:
         self._cons = ctypes.c_uint64.from_address(self._cons_addr)
         self._prod = ctypes.c_uint64.from_address(self._prod_addr)
 
-    def _read(self, offset: int, n: int) -> bytes:
-        return ctypes.string_at(self._data + offset, n)
-
     def pending(self) -> bool:
         return self._prod_addr is not None and self._cons.value != self._prod.value
 
@@ -71,10 +76,14 @@ class RingBuffer:
         """Every committed record (up to `limit`), oldest first; frees their space."""
         if self._prod_addr is None:
             return []
-        # x86 is TSO: loading the producer position before the records is enough ordering.
-        records, cons = parse_records(self._read, self._cons.value, self._prod.value, self.mask,
-                                      limit)
-        self._cons.value = cons
+        # x86 is TSO: loading the producer position before the records is enough ordering,
+        # and a header copied as committed means the data after it was copied complete.
+        cons, prod = self._cons.value, self._prod.value
+        if cons == prod:
+            return []
+        blob = ctypes.string_at(self._data + (cons & self.mask), min(prod - cons, self.size))
+        records, consumed = parse_records(blob, limit)
+        self._cons.value = cons + consumed
         return records
 
     def discard(self) -> None:

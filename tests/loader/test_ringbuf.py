@@ -19,15 +19,17 @@ class Ring:
             self.data[(self.prod + i) % SIZE] = b
         self.prod += record_span(len(payload))
 
-    def read(self, off: int, n: int) -> bytes:
-        return bytes((self.data * 2)[off:off + n])
+    def blob(self, cons: int) -> bytes:
+        """What the consumer copies: the ring from `cons` up to the producer position."""
+        start = cons % SIZE
+        return bytes((self.data * 2)[start:start + self.prod - cons])
 
 
 def test_records_in_order_with_padding():
     ring = Ring()
     ring.put(b"abc")
     ring.put(b"0123456789")
-    records, cons = parse_records(ring.read, 0, ring.prod, SIZE - 1)
+    records, cons = parse_records(ring.blob(0))
     assert records == [b"abc", b"0123456789"]
     assert cons == 16 + 24 == ring.prod
 
@@ -38,7 +40,7 @@ def test_discarded_records_are_skipped_and_busy_stops_the_walk():
     ring.put(b"gone", BPF_RINGBUF_DISCARD_BIT)
     ring.put(b"late", BPF_RINGBUF_BUSY_BIT)
     ring.put(b"after")
-    records, cons = parse_records(ring.read, 0, ring.prod, SIZE - 1)
+    records, cons = parse_records(ring.blob(0))
     assert records == [b"keep"]
     assert cons == 32          # stopped at the busy record, which is not consumed
 
@@ -46,11 +48,20 @@ def test_discarded_records_are_skipped_and_busy_stops_the_walk():
 def test_wrap_around_and_limit():
     ring = Ring()
     ring.put(b"x" * 40)                 # 48 bytes
-    first, cons = parse_records(ring.read, 0, ring.prod, SIZE - 1)
+    first, cons = parse_records(ring.blob(0))
     ring.put(b"wraps around!")          # starts at 48, ends past the ring end
     ring.put(b"third")
-    records, cons2 = parse_records(ring.read, cons, ring.prod, SIZE - 1, limit=1)
+    records, used = parse_records(ring.blob(cons), limit=1)
+    cons2 = cons + used
     assert first == [b"x" * 40]
     assert records == [b"wraps around!"]
-    rest, cons3 = parse_records(ring.read, cons2, ring.prod, SIZE - 1)
-    assert rest == [b"third"] and cons3 == ring.prod
+    rest, used = parse_records(ring.blob(cons2))
+    assert rest == [b"third"] and cons2 + used == ring.prod
+
+
+def test_a_truncated_copy_stops_before_the_partial_record():
+    ring = Ring()
+    ring.put(b"whole")
+    ring.put(b"cut short")
+    records, used = parse_records(ring.blob(0)[:20])
+    assert records == [b"whole"] and used == 16
