@@ -167,3 +167,11 @@ def maps_at_exit(snapshots: Iterable[MapSnapshot]) -> str:
     """Every non-empty user map in name order (0.17 still writes "\\n\\n" before them)."""
     user = [s for s in snapshots if not s.spec.internal]
     return "".join(map(s) for s in sorted(user, key=lambda s: s.name))
+
+
+# The engine, CLI and kernel call the builders by these `*_line` names.
+attached_line = attached_probes
+lost_line = lost_events
+message_line = message
+value_line = value
+map_line = map

@@ -49,3 +49,12 @@ def test_every_map_line_is_valid_json(snapshot):
 
 def test_empty_maps_print_nothing(snapshot):
     assert json_output.map(snapshot("@e", Int(64), [], Int(64))) == ""
+
+
+def test_line_names_used_by_the_engine(snapshot):
+    m = snapshot("@c", Int(64), [((), 1)])
+    assert json_output.map_line(m) == json_output.map(m) == '{"type": "map", "data": {"@c": 1}}\n'
+    assert json_output.message_line("join", "a b") == '{"type": "join", "data": "a b"}\n'
+    assert json_output.value_line(Int(64), 5) == json_output.value(Int(64), 5)
+    assert json_output.lost_line(3) == json_output.lost_events(3)
+    assert json_output.attached_line(2) == json_output.attached_probes(2)

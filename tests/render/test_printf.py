@@ -171,3 +171,13 @@ def test_printf_matches_live_bpftrace():
                           capture_output=True, timeout=30)
     lines = proc.stdout.decode().splitlines()[1:1 + len(_LIVE)]
     assert lines == [fmt(f, *args) for f, _, args in _LIVE]
+
+
+def test_check_format_names_the_calling_function():
+    # 0.17: "system: Not enough arguments ...", "cat: %s specifier expects ..."
+    assert check_format("echo %d %d", [I64], "system") == [
+        "system: Not enough arguments for format string (1 supplied, 2 expected)"]
+    assert check_format("/tmp/%s", [I64], "cat") == [
+        "cat: %s specifier expects a value of type string (integer supplied)"]
+    assert check_format("%s", [BUF]) == [
+        "printf: %s specifier expects a value of type string (buffer supplied)"]
