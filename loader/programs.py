@@ -66,9 +66,25 @@ def _attr(probe: ProbeSpec, insns: ctypes.Array, license: ctypes.Array,
     return attr
 
 
+def _tracing_btf_id(probe: ProbeSpec) -> int:
+    """fentry/fexit attach to a BTF FUNC, tp_btf to the `btf_trace_<event>` TYPEDEF."""
+    from .btf_ids import btf_type_id
+    name = probe.attach_btf_name or (probe.targets[0].func if probe.targets else "")
+    kind = "typedef" if probe.expected_attach_type == "raw_tp" else "func"
+    if kind == "typedef" and not name.startswith("btf_trace_"):
+        name = "btf_trace_" + name
+    type_id = btf_type_id(name, kind)
+    if type_id is None:
+        raise LoadError(f"{probe_display_name(probe)}: '{name}' is not in the kernel's BTF "
+                        "(/sys/kernel/btf/vmlinux)")
+    return type_id
+
+
 def load_program(probe: ProbeSpec, code: bytes, license: str = "GPL",
                  attach_btf_id: int = 0) -> int:
     """Load one program; returns its fd.  Raises VerifierError with the log on rejection."""
+    if probe.prog_type == "tracing" and not attach_btf_id:
+        attach_btf_id = _tracing_btf_id(probe)
     insns = ctypes.create_string_buffer(code, len(code))
     lic = ctypes.create_string_buffer(license.encode() + b"\0")
     attr = _attr(probe, insns, lic, attach_btf_id)
@@ -92,8 +108,10 @@ def load_program(probe: ProbeSpec, code: bytes, license: str = "GPL",
                 continue
             text = log.value.decode("utf-8", "replace")
             if not text.strip() and e.errno == errno.EPERM:
+                what = (f"{probe.expected_attach_type} ({probe.prog_type})"
+                        if probe.expected_attach_type else probe.prog_type)
                 text = ("the kernel refused the program without a verifier log (EPERM): "
-                        f"{probe.prog_type} programs are disabled on this kernel")
+                        f"{what} programs are disabled on this kernel")
             raise VerifierError(probe_display_name(probe), text, e.errno) from e
     raise VerifierError(probe_display_name(probe), "", errno.ENOSPC)
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bpftrace_compiler.artifact import ActionSpec, AttachTarget, MapSpec
+from bpftrace_compiler.artifact import ActionSpec, AttachTarget, MapSpec, ProbeSpec
 from bpftrace_compiler.types import Int, Kind, SizedType, Str, UInt
 
 from bpftrace_loader import events as ev
@@ -329,3 +329,32 @@ def test_uprobe_on_a_missing_symbol_is_an_attach_error(uprobe_target):
     p = program([function("s_up", "")], [probe("s_up", "kprobe", up)], [EVENTS, LOST])
     with pytest.raises(AttachError, match="symbol 'nosuch' not found"):
         Session(p).start()
+
+
+def test_rawtracepoint_counts_syscalls():
+    rt = AttachTarget("rawtracepoint", "", "sys_enter", name="rawtracepoint:sys_enter")
+    p = counting("s_rt", rt, "raw_tracepoint")
+    with Session(p) as s:
+        s.start()
+        for _ in range(100):
+            os.getppid()
+        n = total(s.snapshot()[0])
+    assert n >= 100
+
+
+def test_kfunc_is_refused_with_a_readable_message():
+    kf = AttachTarget("kfunc", "", "vfs_read", name="kfunc:vfs_read")
+    p = program([function("s_kf", "")],
+                [ProbeSpec("s_kf", "tracing", (kf,), 0, expected_attach_type="fentry",
+                           attach_btf_name="vfs_read")], [EVENTS, LOST])
+    s = Session(p)
+    try:
+        s.start()
+    except VerifierError as e:       # this VM's kernel refuses fentry programs
+        assert e.errno == errno.EPERM
+        assert str(e).startswith("Error loading program: kfunc:vfs_read")
+        assert "fentry (tracing) programs are disabled on this kernel" in str(e)
+    else:                            # a kernel with fentry: it attached for real
+        assert s.attached == 1
+    finally:
+        s.close()
