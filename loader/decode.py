@@ -164,6 +164,8 @@ class Decoder:
         entries = []
         for kraw, vraw in items:
             entries.append((self.key(spec, kraw), self._map_value(vt, per_cpu(vraw))))
+        if _has_kind(spec.key_type, Kind.KSTACK) and vt is not None and vt.is_aggregation:
+            entries = _merge_equal_keys(entries, vt.kind)
         return MapSnapshot(spec, entries)
 
     def _map_value(self, vt: Optional[SizedType], slots: list[bytes]) -> Any:
@@ -177,6 +179,7 @@ class Decoder:
         return self.value(vt, slots[0], 0)
 
     def _buckets(self, spec: MapSpec, items, per_cpu) -> list[tuple[tuple, dict]]:
+        merge = _has_kind(spec.key_type, Kind.KSTACK)
         bucket_off = round8(spec.key_type.size) if spec.key_type is not None else 0
         user_size = spec.key_type.size if spec.key_type is not None else 0
         grouped: dict[bytes, dict[int, int]] = {}
@@ -186,7 +189,35 @@ class Decoder:
             count = combine(per_cpu(vraw), spec.value_type)
             if count:
                 hist[bucket] = hist.get(bucket, 0) + count
-        return [(self.key(spec, user), dict(sorted(h.items()))) for user, h in grouped.items()]
+        entries = [(self.key(spec, user), dict(sorted(h.items()))) for user, h in grouped.items()]
+        return _merge_equal_keys(entries, spec.value_type.kind) if merge else entries
+
+
+def _has_kind(t: Optional[SizedType], kind: Kind) -> bool:
+    return t is not None and (t.kind == kind or any(_has_kind(e, kind) for e in t.elems))
+
+
+_MERGERS: dict[Kind, Callable[[Any, Any], Any]] = {
+    Kind.COUNT: lambda a, b: a + b,
+    Kind.SUM: lambda a, b: a + b,
+    Kind.MIN: min,
+    Kind.MAX: max,
+    Kind.AVG: lambda a, b: Stats(a.count + b.count, a.total + b.total),
+    Kind.STATS: lambda a, b: Stats(a.count + b.count, a.total + b.total),
+    Kind.HIST: lambda a, b: {k: a.get(k, 0) + b.get(k, 0) for k in sorted(set(a) | set(b))},
+    Kind.LHIST: lambda a, b: {k: a.get(k, 0) + b.get(k, 0) for k in sorted(set(a) | set(b))},
+}
+
+
+def _merge_equal_keys(entries: list[tuple[tuple, Any]], kind: Kind) -> list[tuple[tuple, Any]]:
+    """Kernel stack keys carry the pid (and failed lookups their errno) in the stored value,
+    so one printed stack can be several map entries; bpftrace keys by the stack alone, so
+    their aggregations combine."""
+    merge = _MERGERS[kind]
+    merged: dict[tuple, Any] = {}
+    for key, value in entries:
+        merged[key] = merge(merged[key], value) if key in merged else value
+    return list(merged.items())
 
 
 _ID = struct.Struct("<Q")

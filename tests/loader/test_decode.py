@@ -178,3 +178,19 @@ def test_keyless_hist_bucket_is_the_whole_key(d):
                 bucketed=True)
     snap = d.map_snapshot(s, [(u64(2), u64(1, 1)), (u64(11), u64(0, 3))], slots())
     assert snap.entries == [((), {2: 2, 11: 3})]
+
+
+def test_equal_kernel_stacks_merge_into_one_entry():
+    d = Decoder(PROGRAM, lambda t, i: [] if i == 9 else None)
+    kt = SizedType(Kind.KSTACK, 8, params=(127, 0))
+    s = MapSpec("@", "percpu_hash", 8, 8, 64, key_type=kt, value_type=Simple(Kind.COUNT))
+    # two processes whose samples had no kernel stack (-EFAULT), and one real empty stack
+    items = [(u64(((1 << 32) - 14) | (10 << 32)), u64(2, 0)),
+             (u64(((1 << 32) - 14) | (11 << 32)), u64(0, 3)),
+             (u64(9 | (12 << 32)), u64(1, 0))]
+    snap = d.map_snapshot(s, items, slots())
+    assert snap.entries == [((Stack(()),), 6)]
+    s_max = MapSpec("@m", "percpu_hash", 8, 16, 64, key_type=kt,
+                    value_type=Simple(Kind.MAX, signed=True))
+    items = [(u64(1 << 32 | 9), struct.pack("<qQ", 5, 1)), (u64(2 << 32 | 9), struct.pack("<qQ", 7, 1))]
+    assert d.map_snapshot(s_max, items, lambda raw: [raw]).entries == [((Stack(()),), 7)]
