@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Optional
@@ -23,7 +24,6 @@ _SHDR = struct.Struct("<IIQQQQIIQQ")
 _PHDR = struct.Struct("<IIQQQQQQ")
 SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM = 2, 7, 11
 PT_LOAD = 1
-STT_FUNC, STT_GNU_IFUNC = 2, 10
 DEBUG_DIR = "/usr/lib/debug"
 
 
@@ -34,14 +34,15 @@ class Symbol:
     module: str         # the mapped file's path as /proc/PID/maps names it
 
 
-class ElfFunctions:
-    """Sized function symbols (.symtab + .dynsym) and PT_LOAD segments of one ELF64 file."""
+class ElfImage:
+    """The parts of one ELF64 file symbolisation needs: PT_LOAD segments, build id,
+    .gnu_debuglink, and its symbol table entries in file order."""
 
     def __init__(self, data: bytes):
         if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
             raise ValueError("not a 64-bit little-endian ELF file")
         phoff, shoff = struct.unpack_from("<QQ", data, 32)
-        phentsize, phnum, shentsize, shnum, _shstrndx = struct.unpack_from("<HHHHH", data, 54)
+        phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from("<HHHHH", data, 54)
         self.loads = []                    # (p_offset, p_vaddr, p_filesz)
         for i in range(phnum):
             typ, _fl, off, vaddr, _pa, filesz, _memsz, _al = _PHDR.unpack_from(
@@ -50,22 +51,46 @@ class ElfFunctions:
                 self.loads.append((off, vaddr, filesz))
         sections = [_SHDR.unpack_from(data, shoff + i * shentsize) for i in range(shnum)] \
             if shoff else []
-        funcs: dict[tuple[int, str], int] = {}
-        self.build_id = ""
-        for _name, typ, _fl, _addr, off, size, link, _info, _al, entsize in sections:
+        shstr = sections[shstrndx][4] if shstrndx < len(sections) else None
+        self.build_id, self.debuglink = "", None
+        self.symbols: list[tuple[int, int, bytes]] = []      # (value, size, name)
+        for name, typ, _fl, _addr, off, size, link, _info, _al, entsize in sections:
             if typ == SHT_NOTE:
                 self.build_id = self.build_id or _build_id(data[off:off + size])
+            elif shstr is not None and _cstr(data, shstr + name) == b".gnu_debuglink":
+                raw = data[off:off + size]
+                fname = raw[:raw.index(b"\0")]
+                self.debuglink = (fname.decode(errors="replace"),
+                                  struct.unpack_from("<I", raw, (len(fname) + 4) & ~3)[0])
             if typ not in (SHT_SYMTAB, SHT_DYNSYM) or not entsize:
                 continue
             stroff = sections[link][4]
-            for nm, info, _o, shndx, value, sz in struct.iter_unpack("<IBBHQQ", data[off:off + size]):
-                if (info & 0xF) in (STT_FUNC, STT_GNU_IFUNC) and shndx and value and nm:
-                    end = data.index(b"\0", stroff + nm)
-                    funcs.setdefault((value, data[stroff + nm:end].decode(errors="replace")), sz)
-        ordered = sorted(funcs.items())
-        self.starts = [k[0] for k, _ in ordered]
-        self.names = [k[1] for k, _ in ordered]
-        self.sizes = [sz for _, sz in ordered]
+            # bcc keeps every symbol type with a name and a non-zero value, in file order
+            for nm, _info, _o, _shndx, value, sz in struct.iter_unpack("<IBBHQQ",
+                                                                       data[off:off + size]):
+                if nm and value:
+                    name = _cstr(data, stroff + nm)
+                    if name:
+                        self.symbols.append((value, sz, name))
+
+
+def _cstr(data: bytes, off: int) -> bytes:
+    return data[off:data.index(b"\0", off)]
+
+
+class ElfFunctions:
+    """Address -> symbol for one mapped object, choosing exactly the symbol bcc's ProcSyms
+    (and so bpftrace) chooses: the debug file's symbols first, then the file's own, ordered
+    by libstdc++'s std::sort on the address alone (which decides between aliases such as
+    malloc/__libc_malloc), then bcc's backwards walk for the containing symbol."""
+
+    def __init__(self, image: ElfImage, debug: Optional[ElfImage] = None):
+        self.loads = image.loads
+        self.build_id = image.build_id
+        syms = (debug.symbols if debug is not None else []) + image.symbols
+        stdlib_sort(syms)
+        self._syms = syms
+        self.starts = [s[0] for s in syms]
 
     @property
     def has_symbols(self) -> bool:
@@ -78,14 +103,125 @@ class ElfFunctions:
         return None
 
     def find(self, vaddr: int) -> Optional[tuple[str, int]]:
-        """(name, offset) of a sized function containing `vaddr` (bcc's rule: the closest
-        containing symbol, looking back past symbols that end before it)."""
+        """bcc's ProcSyms::Module::find_addr: step back from the last symbol starting at or
+        below `vaddr` to the first whose [start, start+size) holds it, giving up once past
+        symbols that cannot enclose it (nested symbols are found, unknown ones stop fast)."""
         i = bisect_right(self.starts, vaddr) - 1
-        for j in range(i, max(i - 16, -1), -1):
-            start, size = self.starts[j], self.sizes[j]
+        if i < 0:
+            return None
+        syms = self._syms
+        limit = syms[i][0]
+        while vaddr >= syms[i][0]:
+            start, size, name = syms[i]
             if vaddr < start + size:
-                return self.names[j], vaddr - start
+                return name.decode(errors="replace"), vaddr - start
+            if limit > start + size or i == 0:
+                break
+            i -= 1
         return None
+
+
+def stdlib_sort(a: list) -> None:
+    """Sort `a` in place by `item[0]` exactly as GCC's libstdc++ std::sort does (introsort:
+    median-of-three quicksort down to 16 elements, heapsort past 2*log2(n) levels, then
+    insertion sort).  std::sort is not stable: which of several symbols at one address ends
+    last depends on this exact algorithm, and bcc reports the last one."""
+    n = len(a)
+    if n < 2:
+        return
+    _introsort_loop(a, 0, n, 2 * (n.bit_length() - 1))
+    if n > 16:
+        _insertion_sort(a, 0, 16)
+        for i in range(16, n):
+            _linear_insert(a, i)
+    else:
+        _insertion_sort(a, 0, n)
+
+
+def _introsort_loop(a: list, first: int, last: int, depth: int) -> None:
+    while last - first > 16:
+        if depth == 0:
+            _heap_sort(a, first, last)
+            return
+        depth -= 1
+        mid = first + (last - first) // 2
+        _median_to_first(a, first, first + 1, mid, last - 1)
+        lo, hi, pivot = first + 1, last, a[first][0]
+        while True:                                  # __unguarded_partition
+            while a[lo][0] < pivot:
+                lo += 1
+            hi -= 1
+            while pivot < a[hi][0]:
+                hi -= 1
+            if not lo < hi:
+                break
+            a[lo], a[hi] = a[hi], a[lo]
+            lo += 1
+        _introsort_loop(a, lo, last, depth)
+        last = lo
+
+
+def _median_to_first(a: list, r: int, x: int, y: int, z: int) -> None:
+    kx, ky, kz = a[x][0], a[y][0], a[z][0]
+    if kx < ky:
+        m = y if ky < kz else (z if kx < kz else x)
+    elif kx < kz:
+        m = x
+    else:
+        m = z if ky < kz else y
+    a[r], a[m] = a[m], a[r]
+
+
+def _linear_insert(a: list, last: int) -> None:
+    val = a[last]
+    key = val[0]
+    nxt = last - 1
+    while key < a[nxt][0]:
+        a[last] = a[nxt]
+        last = nxt
+        nxt -= 1
+    a[last] = val
+
+
+def _insertion_sort(a: list, first: int, last: int) -> None:
+    for i in range(first + 1, last):
+        if a[i][0] < a[first][0]:
+            val = a[i]
+            a[first + 1:i + 1] = a[first:i]
+            a[first] = val
+        else:
+            _linear_insert(a, i)
+
+
+def _adjust_heap(a: list, first: int, hole: int, length: int, value) -> None:
+    top = second = hole
+    while second < (length - 1) // 2:
+        second = 2 * (second + 1)
+        if a[first + second][0] < a[first + second - 1][0]:
+            second -= 1
+        a[first + hole] = a[first + second]
+        hole = second
+    if (length & 1) == 0 and second == (length - 2) // 2:
+        second = 2 * (second + 1)
+        a[first + hole] = a[first + second - 1]
+        hole = second - 1
+    parent = (hole - 1) // 2
+    while hole > top and a[first + parent][0] < value[0]:
+        a[first + hole] = a[first + parent]
+        hole = parent
+        parent = (hole - 1) // 2
+    a[first + hole] = value
+
+
+def _heap_sort(a: list, first: int, last: int) -> None:
+    length = last - first
+    for parent in range((length - 2) // 2, -1, -1):
+        _adjust_heap(a, first, parent, length, a[first + parent])
+    while last - first > 1:
+        last -= 1
+        value = a[last]
+        a[last] = a[first]
+        _adjust_heap(a, first, 0, last - first, value)
 
 
 def _build_id(notes: bytes) -> str:
@@ -101,13 +237,48 @@ def _build_id(notes: bytes) -> str:
     return ""
 
 
+def _read_image(path: str) -> Optional[ElfImage]:
+    try:
+        with open(path, "rb") as f:
+            return ElfImage(f.read())
+    except (OSError, ValueError, struct.error, IndexError):
+        return None
+
+
+def _debug_image(image: ElfImage, path: str) -> Optional[ElfImage]:
+    """bcc's search order: /usr/lib/debug/.build-id/xx/rest.debug, then .gnu_debuglink next
+    to the file, in its .debug/ directory or under /usr/lib/debug (CRC checked)."""
+    if image.build_id:
+        found = _read_image(f"{DEBUG_DIR}/.build-id/{image.build_id[:2]}/"
+                            f"{image.build_id[2:]}.debug")
+        if found is not None:
+            return found
+    if image.debuglink is None:
+        return None
+    name, crc = image.debuglink
+    here = os.path.dirname(os.path.realpath(path))
+    for cand in (os.path.join(here, name), os.path.join(here, ".debug", name),
+                 DEBUG_DIR + os.path.join(here, name)):
+        try:
+            with open(cand, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if zlib.crc32(data) == crc and os.path.realpath(cand) != os.path.realpath(path):
+            try:
+                return ElfImage(data)
+            except (ValueError, struct.error, IndexError):
+                return None
+    return None
+
+
 _ELF_CACHE: dict[tuple, Optional[ElfFunctions]] = {}
 _ELF_LOCK = threading.Lock()
 
 
 def elf_functions(path: str) -> Optional[ElfFunctions]:
-    """Symbols of `path`, cached by (dev, inode, size, mtime); None if unreadable.  A stripped
-    file uses its separate debug file (/usr/lib/debug/.build-id/xx/rest.debug) if present."""
+    """Symbols of `path` (with its separate debug file when installed), cached by
+    (dev, inode, size, mtime); None if unreadable."""
     try:
         st = os.stat(path)
     except OSError:
@@ -116,21 +287,8 @@ def elf_functions(path: str) -> Optional[ElfFunctions]:
     with _ELF_LOCK:
         if key in _ELF_CACHE:
             return _ELF_CACHE[key]
-    try:
-        with open(path, "rb") as f:
-            elf = ElfFunctions(f.read())
-    except (OSError, ValueError, struct.error, IndexError):
-        elf = None
-    if elf is not None and elf.build_id:
-        debug = f"{DEBUG_DIR}/.build-id/{elf.build_id[:2]}/{elf.build_id[2:]}.debug"
-        if os.path.exists(debug):
-            try:
-                with open(debug, "rb") as f:
-                    dbg = ElfFunctions(f.read())
-                if len(dbg.starts) > len(elf.starts):
-                    elf.starts, elf.names, elf.sizes = dbg.starts, dbg.names, dbg.sizes
-            except (OSError, ValueError, struct.error, IndexError):
-                pass
+    image = _read_image(path)
+    elf = ElfFunctions(image, _debug_image(image, path)) if image is not None else None
     with _ELF_LOCK:
         if len(_ELF_CACHE) > 512:
             _ELF_CACHE.clear()

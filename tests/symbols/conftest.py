@@ -86,13 +86,19 @@ def usdt_binaries(tmp_path_factory) -> dict[str, Path]:
 
 LOOP_C = r"""
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 volatile int sink;
 __attribute__((noinline)) int leaf_function(int x) { return x * 3 + sink; }
 __attribute__((noinline)) int middle_function(int x) { return leaf_function(x) + 1; }
 int main(int argc, char **argv) {
     printf("%d\n", getpid()); fflush(stdout);
-    for (;;) { sink = middle_function(argc); usleep(2000); }
+    for (;;) {
+        sink = middle_function(argc);
+        char *p = malloc(64); p[0] = (char)sink; sink += p[0]; free(p);
+        sink += getpid();
+        usleep(2000);
+    }
 }
 """
 

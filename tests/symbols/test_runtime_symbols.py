@@ -181,3 +181,44 @@ def test_frames_match_reference_bpftrace(loop_binary):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.mark.root
+@pytest.mark.bpftrace
+def test_libc_alias_choice_matches_bpftrace(loop_binary):
+    """Where several libc symbols share an address (malloc/__libc_malloc/__GI___libc_malloc)
+    we name the frame exactly as bpftrace (bcc) does."""
+    proc = subprocess.Popen([str(loop_binary)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        probes = ",".join(f"uprobe:libc:{f}" for f in ("malloc", "free", "getpid", "usleep"))
+        out = _bpftrace(f"{probes} /pid == {pid}/ {{ @[ustack(perf, 1)] = count(); }} "
+                        "interval:ms:300 { exit(); }")
+        frames = [(int(a, 16), t) for a, t in re.findall(r"^\t([0-9a-f]+) (.*)$", out, re.M)]
+        assert len(frames) == 4, out
+        assert [U.ustack_frame(a, pid, perf_mode=True) for a, _ in frames] == \
+            [f"{a:x} {t}" for a, t in frames]
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_stdlib_sort_matches_sorted_keys():
+    import random
+    rng = random.Random(7)
+    for n in (0, 1, 5, 16, 17, 100, 5000):
+        items = [(rng.randrange(50), i) for i in range(n)]
+        U.stdlib_sort(items)
+        assert [k for k, _ in items] == sorted(k for k, _ in items)
+        assert sorted(i for _, i in items) == list(range(n))      # a permutation
+    worst = [(0, i) for i in range(3000)]                         # all keys equal
+    U.stdlib_sort(worst)
+    assert len(worst) == 3000
+
+
+def test_stdlib_heap_sort_fallback_sorts():
+    import random
+    rng = random.Random(3)
+    items = [(rng.randrange(1000), i) for i in range(777)]
+    U._heap_sort(items, 0, len(items))
+    assert [k for k, _ in items] == sorted(k for k, _ in items)
