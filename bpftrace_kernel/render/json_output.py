@@ -149,7 +149,7 @@ _DIVIDED = frozenset({Kind.COUNT, Kind.SUM, Kind.INT, Kind.MIN, Kind.MAX, Kind.A
 def map(snapshot: MapSnapshot, top: int = 0, div: int = 0) -> str:   # noqa: A001 (0.17's name)
     """print(@m, top, div)'s line, or "" for an empty map."""
     entries = ordered_entries(snapshot, top)
-    if not snapshot.entries:
+    if not entries:
         return ""
     kind = value_kind(snapshot)
     vt = snapshot.spec.value_type or SizedType(Kind.INT, 8, True)

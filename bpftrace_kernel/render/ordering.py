@@ -102,10 +102,18 @@ def value_kind(snapshot: MapSnapshot) -> Kind:
     return t.kind if t is not None else Kind.INT
 
 
+def entries_of(snapshot: MapSnapshot) -> list[Entry]:
+    """The snapshot's entries as 0.17 sees them: a keyless count() map lives in a one-entry
+    array there, so it always has its value (0 when never counted or after clear())."""
+    if not snapshot.entries and snapshot.keyless and value_kind(snapshot) == Kind.COUNT:
+        return [((), 0)]
+    return list(snapshot.entries)
+
+
 def ordered_entries(snapshot: MapSnapshot, top: int = 0) -> list[Entry]:
     """The snapshot's entries in bpftrace's print order, limited to the last `top`."""
     order = _ORDERINGS.get(value_kind(snapshot), _sort_by_key)
-    entries = order(snapshot, list(snapshot.entries))
+    entries = order(snapshot, entries_of(snapshot))
     # 0.17 ignores top for stats() maps (the compiler warns about it)
     if top and len(entries) > top and value_kind(snapshot) != Kind.STATS:
         entries = entries[len(entries) - top:]

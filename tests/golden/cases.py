@@ -198,7 +198,8 @@ def _print() -> Case:
 
 
 def _empty() -> Case:
-    maps = [snap("@c", COUNT, [((), 0)]), snap("@k", I64, [], I64), snap("@s", STATS, []),
+    # the loader reads nothing back for a cleared keyless count; 0.17 still prints "@c: 0"
+    maps = [snap("@c", COUNT, []), snap("@k", I64, [], I64), snap("@s", STATS, []),
             snap("@a", AVG, [], I64), snap("@h", HIST, []), snap("@l", LHIST(0, 10, 1), [], I64),
             snap("@str", Str(2), [], Str(2)), snap("@mk", I64, [], TupleOf([I64, Str(2)]))]
     return Case("empty", maps, prints=[PrintMap(m) for m in maps])
