@@ -1,0 +1,198 @@
+"""Runs one conformance case under one tracer and captures what a user would see.
+
+The tracer is started with `__BPFTRACE_NOTIFY_PROBES_ATTACHED=1`; the case's workload starts
+only once that token appears on the tracer's stderr, so every tracer sees the same events.
+The case then ends the way it says (the program's own exit(), usually triggered by the
+workload's marker system call, or a SIGINT after the workload).  Every wait has a timeout;
+a tracer that hangs is interrupted, then killed.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .case import Case
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD_DIR = ROOT / "tests" / "_build"
+NOTIFY_TOKEN = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
+RLIMIT_NOISE = "couldn't set RLIMIT_MEMLOCK"
+
+TRACERS: dict[str, list[str]] = {
+    "bpftrace": ["bpftrace"],
+    "pybpftrace": [str(ROOT / ".venv" / "bin" / "pybpftrace")],
+}
+
+
+@dataclass
+class RunResult:
+    """What one tracer produced for one case."""
+
+    tracer: str
+    stdout: str = ""
+    stderr: str = ""            # without the RLIMIT_MEMLOCK noise and the notify token
+    output_file: str | None = None  # the -o file's content, for cases that use one
+    returncode: int | None = None
+    attached: bool = False
+    timed_out: bool = False
+    workload_pid: int | None = None
+    problem: str | None = None   # a harness-level failure (tracer missing, workload failed)
+    seconds: float = 0.0
+    extra_pids: list[int] = field(default_factory=list)
+
+
+def substitute(text: str) -> str:
+    """Replace the {{CFWORK}}-style placeholders with built workload paths."""
+    from tests.workloads import build
+
+    if "{{" not in text:
+        return text
+    for name in ("cfwork", "cfexec"):
+        token = "{{" + name.upper() + "}}"
+        if token in text:
+            text = text.replace(token, str(build.binary(name)))
+    return text.replace("{{BUILD}}", str(BUILD_DIR))
+
+
+def tracer_command(case: Case, tracer: str) -> tuple[list[str], Path | None]:
+    """The argv for `tracer` on `case`, and the -o file it will write (if any)."""
+    argv = list(TRACERS[tracer])
+    out_file = None
+    flags = [substitute(f) for f in case.flags]
+    if case.output_file:
+        out_file = BUILD_DIR / "conformance" / f"{case.name}.{tracer}.out"
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        if out_file.exists():
+            out_file.unlink()
+        flags += ["-o", str(out_file)]
+    program = substitute(case.program)
+    if case.program_file:
+        path = BUILD_DIR / "conformance" / f"{case.name}.bt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(program)
+        argv += flags + [str(path)]
+    elif case.listing is not None:
+        argv += flags + [substitute(case.listing)]
+    else:
+        argv += flags + ["-e", program]
+    argv += [substitute(a) for a in case.args]
+    return argv, out_file
+
+
+class _Reader(threading.Thread):
+    """Collects a pipe's bytes; signals when the notify token has been seen."""
+
+    def __init__(self, pipe, watch: bool):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.watch = watch
+        self.chunks: list[bytes] = []
+        self.seen = threading.Event()
+
+    def run(self) -> None:
+        tail = b""
+        for chunk in iter(lambda: self.pipe.read1(65536), b""):
+            self.chunks.append(chunk)
+            if self.watch and not self.seen.is_set():
+                tail = (tail + chunk)[-200:]
+                if NOTIFY_TOKEN.encode() in tail:
+                    self.seen.set()
+        self.pipe.close()
+
+    def text(self) -> str:
+        return b"".join(self.chunks).decode("utf-8", errors="backslashreplace")
+
+
+def filter_stderr(text: str) -> str:
+    """Drop bpftrace's RLIMIT_MEMLOCK noise and the notify token line."""
+    keep = [line for line in text.splitlines(keepends=True)
+            if RLIMIT_NOISE not in line and line.strip() != NOTIFY_TOKEN]
+    return "".join(keep)
+
+
+def run_case(case: Case, tracer: str) -> RunResult:
+    """Run `case` under `tracer` ("bpftrace" or "pybpftrace") and capture its output."""
+    result = RunResult(tracer=tracer)
+    started = time.monotonic()
+    try:
+        argv, out_file = tracer_command(case, tracer)
+        workload = [substitute(w) for w in case.workload] if case.workload else None
+    except Exception as exc:  # a workload that does not build
+        result.problem = f"setup failed: {exc}"
+        return result
+    env = dict(os.environ, **{NOTIFY_TOKEN: "1"}, **case.env)
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, cwd=BUILD_DIR,
+                                start_new_session=True)
+    except OSError as exc:
+        result.problem = f"cannot start {argv[0]}: {exc}"
+        return result
+    out = _Reader(proc.stdout, watch=False)
+    err = _Reader(proc.stderr, watch=True)
+    out.start()
+    err.start()
+    try:
+        _drive(case, proc, err, workload, result)
+    finally:
+        if proc.poll() is None:
+            _stop(proc, result)
+        out.join(5)
+        err.join(5)
+        result.returncode = proc.returncode
+        result.stdout = out.text()
+        result.stderr = filter_stderr(err.text())
+        if out_file is not None:
+            result.output_file = out_file.read_text(errors="backslashreplace") if out_file.exists() else None
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def _drive(case: Case, proc: subprocess.Popen, err: _Reader, workload, result: RunResult) -> None:
+    deadline = time.monotonic() + case.attach_timeout
+    while not err.seen.is_set() and proc.poll() is None and time.monotonic() < deadline:
+        err.seen.wait(0.02)
+    result.attached = err.seen.is_set()
+    if proc.poll() is not None:
+        return                       # finished (or failed) before or right after attaching
+    if not result.attached:
+        result.timed_out = True
+        result.problem = f"no {NOTIFY_TOKEN} within {case.attach_timeout:g} s"
+        return
+    if workload:
+        try:
+            wl = subprocess.Popen(workload, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, cwd=BUILD_DIR)
+            result.workload_pid = wl.pid
+            _, wl_err = wl.communicate(timeout=case.timeout)
+            if wl.returncode != 0:
+                result.problem = f"workload exited {wl.returncode}: {wl_err.decode(errors='replace')}"
+        except subprocess.TimeoutExpired:
+            wl.kill()
+            wl.wait()
+            result.problem = "workload timed out"
+    if case.end == "sigint":
+        time.sleep(case.settle)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=case.timeout)
+    except subprocess.TimeoutExpired:
+        result.timed_out = True
+
+
+def _stop(proc: subprocess.Popen, result: RunResult) -> None:
+    """SIGINT (so END runs and maps print), then SIGKILL the whole process group."""
+    result.timed_out = True
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)

@@ -1,0 +1,1 @@
+"""Workloads for the conformance and benchmark suites: tiny C programs built at test time."""
