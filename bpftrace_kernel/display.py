@@ -236,7 +236,7 @@ class RunStatus:
             parts.append(t)
         else:
             parts.append(f"ran {self.elapsed:.1f} s")
-        parts.append(f"{self.events:,} events")
+        parts.append(f"{self.events:,} output events")
         parts.append(f"{self.lost:,} lost")
         if self.reason:
             parts.append(STOP_REASONS.get(self.reason, self.reason))

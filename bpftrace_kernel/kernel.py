@@ -77,9 +77,11 @@ class TracedCommand:
         argv = shlex.split(cmd)
         if not argv:
             raise UserError("UsageError", "%%trace: --cmd needs a command")
-        if shutil.which(argv[0]) is None:
+        path = shutil.which(argv[0])
+        if path is None:
             raise UserError("CommandError", f"ERROR: failed to run command '{cmd}': "
                             f"{argv[0]}: command not found")
+        argv[0] = path      # one execve, not a PATH search the trace would see
         gate_r, self._gate_w = os.pipe()
         # a shell reads the gate pipe (its stdin), then execs the command in place (same
         # pid) with stdin from /dev/null; no preexec_fn, which is unsafe with threads
@@ -298,6 +300,8 @@ class CellRun:
         name = getattr(out.snapshot, "name", "")
         known = self.map_displays.get(name)
         if out.at_exit:
+            if not getattr(out.snapshot, "entries", True) and not known:
+                return      # bpftrace prints a blank line for an empty map: nothing to show
             if known and known[1] == "live":
                 self.k.update_display(known[0], data, md)
             else:

@@ -89,7 +89,7 @@ def test_status_line_running_and_final():
     st = display.RunStatus(probes=3, duration=10.0, compile_seconds=0.25)
     st.events, st.lost = 1234, 5
     line = st.line()
-    assert "3 probes attached" in line and "s left" in line and "1,234 events" in line and "5 lost" in line
+    assert "3 probes attached" in line and "s left" in line and "1,234 output events" in line and "5 lost" in line
     st.ended = st.started + 4.0
     st.reason = "interrupt"
     final = st.line()

@@ -36,7 +36,7 @@ def test_one_liners_lab_runs_and_shows_results(tmp_path):
     assert "tracepoint:syscalls:sys_enter_openat" in output_of("%probes tracepoint")
     assert "hello world" in output_of("hello world")
     assert "ls" in output_of("sys_enter_execve")
-    assert "/etc/hostname" in output_of("sys_enter_openat")
+    assert "/etc/hostname" in output_of("str(args->filename)")
     assert "@[" in output_of("raw_syscalls:sys_enter { @[comm]")
     assert "@bytes" in output_of("@bytes = hist") and "[4K, 8K)" in output_of("@bytes = hist")
     assert "@ns[dd]" in output_of("@ns[comm]")
