@@ -24,7 +24,6 @@ from .uapi import (AttachType, Cmd, LinkCreateAttr, PERF_ATTR_FLAG_DISABLED,
                    PERF_ATTR_FLAG_FREQ, PERF_ATTR_SIZE_VER8, PERF_EVENT_IOC_ENABLE,
                    PERF_EVENT_IOC_SET_BPF, PerfEventAttr, PerfSwId, PerfType,
                    RawTracepointOpenAttr, TestRunAttr)
-from .user_symbols import elf_functions
 
 TRACEFS = "/sys/kernel/tracing"
 EVENT_SOURCES = "/sys/bus/event_source/devices"
@@ -235,19 +234,9 @@ def _perf_event_attacher(provider: str) -> Attacher:
 
 # ---------------------------------------------------------------- kprobe / uprobe PMUs
 def uprobe_offset(path: str, func: str) -> Optional[int]:
-    """File offset of function `func` in the ELF file at `path` (the uprobe PMU's config2):
-    `st_value - p_vaddr + p_offset` of the PT_LOAD segment holding it."""
-    elf = elf_functions(path)
-    if elf is None:
-        raise ValueError("not a readable ELF file")
-    try:
-        vaddr = elf.starts[elf.names.index(func)]
-    except ValueError:
-        return None
-    for off, seg_vaddr, filesz in elf.loads:
-        if seg_vaddr <= vaddr < seg_vaddr + filesz:
-            return vaddr - seg_vaddr + off
-    return None
+    """File offset of function `func` in the ELF file at `path` (the uprobe PMU's config2)."""
+    from .binary_symbols import function_offsets
+    return function_offsets(path).get(func)
 
 
 def _syscall_tracepoint_hint(func: str, ret: bool, tracefs: str) -> str:

@@ -11,7 +11,6 @@ the session passes in.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 import pwd
 import struct
@@ -25,7 +24,6 @@ from bpftrace_compiler.types import AGGREGATIONS, Kind, SizedType
 from . import events as ev
 from .kallsyms import ksym, kstack_frame
 from .maps import combine, round8
-from .user_symbols import ustack_frame, usym
 from .values import MapSnapshot, Stack, Stats
 
 StackReader = Callable[[SizedType, int], Optional[list[int]]]   # (stack type, id) -> addresses
@@ -36,6 +34,12 @@ class MapAction:
     """A print(@m)/clear(@m)/zero(@m) record: the session executes it in order."""
     kind: str
     action: ActionSpec
+
+
+def _user_symbols():
+    """loader.user_symbols, imported on first use (it pulls in ELF and demangling code)."""
+    from . import user_symbols
+    return user_symbols
 
 
 # ---------------------------------------------------------------- scalar helpers
@@ -60,6 +64,7 @@ def username(uid: int) -> str:
 
 
 def inet_text(af: int, addr: bytes) -> str:
+    import ipaddress
     if af == 10:                                   # AF_INET6
         return str(ipaddress.IPv6Address(bytes(addr[:16])))
     return str(ipaddress.IPv4Address(bytes(addr[:4])))
@@ -137,7 +142,7 @@ class Decoder:
             if not addr or (limit and len(frames) >= limit):
                 break
             frames.append(kstack_frame(addr, perf) if t.kind == Kind.KSTACK
-                          else ustack_frame(addr, pid, perf))
+                          else _user_symbols().ustack_frame(addr, pid, perf))
         return Stack(tuple(frames), perf)
 
     # records -----------------------------------------------------------
@@ -335,7 +340,7 @@ VALUE_DECODERS: dict[Kind, Callable[[Decoder, SizedType, bytes, int], Any]] = {
     Kind.KSTACK: _d_stack,
     Kind.USTACK: _d_stack,
     Kind.KSYM: lambda d, t, b, o: ksym(_u64(b, o)),
-    Kind.USYM: lambda d, t, b, o: usym(_u64(b, o), _u64(b, o + 8)),
+    Kind.USYM: lambda d, t, b, o: _user_symbols().usym(_u64(b, o), _u64(b, o + 8)),
     Kind.USERNAME: lambda d, t, b, o: username(_u64(b, o)),
     Kind.PROBE: _d_probe,
     Kind.INET: lambda d, t, b, o: inet_text(_int(b, o, 8, True), b[o + 8:o + 24]),

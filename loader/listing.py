@@ -12,7 +12,6 @@ import os
 import re
 from typing import Callable, Iterable, Optional
 
-from .user_symbols import elf_functions
 
 TRACEFS = "/sys/kernel/tracing"
 
@@ -114,8 +113,11 @@ def _list_uprobes(provider: str) -> Callable:
             path = os.readlink(f"/proc/{pid}/exe")
         if not path or not os.path.isfile(path):
             return []
-        elf = elf_functions(path)
-        names = sorted(set(elf.names)) if elf is not None else []
+        from .binary_symbols import function_offsets
+        try:
+            names = sorted(function_offsets(path))
+        except (OSError, ValueError):
+            names = []
         return [f"{provider}:{path}:{n}" for n in names if _match(n, func or "*")]
     return lister
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import select
 import struct
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Optional
 
 from bpftrace_compiler.artifact import CompiledProgram, MapSpec, ProbeSpec
@@ -74,8 +73,8 @@ class Session:
         self._attachments: list[Attachment] = []
         self._ring: Optional[RingBuffer] = None
         self._epoll: Optional[select.epoll] = None
-        self._closer: Optional[ThreadPoolExecutor] = None
-        self._closing: list[Future] = []
+        self._closer = None                     # ThreadPoolExecutor for slow detaches
+        self._closing: list = []                # its futures
         self._exited = False
         self._decoder = Decoder(program, self._read_stack)
 
@@ -279,6 +278,7 @@ class Session:
             else:
                 att.close()
         if slow:
+            from concurrent.futures import ThreadPoolExecutor   # only needed at stop
             if self._closer is None:
                 self._closer = ThreadPoolExecutor(max_workers=4,
                                                   thread_name_prefix="bpftrace-detach")
