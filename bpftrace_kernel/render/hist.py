@@ -5,6 +5,7 @@ buckets in between kept) with bpftrace's labels (`[4, 8)`, `[1K, 2K)`, `(..., 0)
 `[100, ...)`) and inclusive bounds (used by JSON, HTML and plots), and `text_rows`, the
 `label count |@@@@ |` lines.  hist params are (bits,) (0 in 0.17; hist(n, k) of later
 versions splits each power of two into 2^k buckets); lhist params are (min, max, step).
+Pure computation: imports only the compiler's types contract.
 """
 from __future__ import annotations
 

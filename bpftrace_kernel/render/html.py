@@ -5,7 +5,8 @@ field, then the value), hist/lhist as horizontal bars drawn with inline CSS next
 bpftrace's bucket labels and counts (one block per key), avg/stats as count / average /
 total columns.  No scripts, no external resources and only inline `style` attributes, so
 it renders the same in untrusted notebooks.  Every piece of map data is HTML-escaped.
-Entry order, `top` and `div` follow bpftrace (see ordering.py).
+Entry order, `top` and `div` follow bpftrace (see ordering.py).  Stdlib only: no Jupyter
+or IPython imports (display.py wraps this into a bundle).
 """
 from __future__ import annotations
 

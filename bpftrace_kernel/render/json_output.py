@@ -6,6 +6,7 @@ Owns the line builders: `attached_probes`, `printf`, `time`, `cat`, `join`, `sys
 function returns the complete line *including* its newline; `map` returns "" for an empty
 map (0.17 skips them).  Tuples are `[1,"x"]` (no spaces), keys are joined with "," and
 quoted.  Deviation: string-like values (strftime, strerror, ...) are always quoted.
+Stdlib only (no `json` module: 0.17's spacing is written by hand); no Jupyter imports.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ Owns `ordered_entries(snapshot, top)`, shared by every renderer:
 * anything else: stable sort by key fields, last field first, integers compared unsigned
   and strings bytewise (other key field types keep their order);
 * `top` keeps the last `top` entries of that order (stats maps ignore it, as in 0.17).
+Pure data handling over bpftrace_loader.values; no kernel I/O, no Jupyter.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ bpftrace's bucket labels (one panel per key, the largest keys when there are man
 keyed count/sum/int/min/max/avg maps as horizontal bars of their 20 largest entries (or
 print()'s `top`).  Returns None when a map has nothing to plot (empty, keyless scalars,
 strings, tuples, stats).  matplotlib is imported lazily with the Agg backend, so importing
-this module costs nothing and needs no display.
+this module costs nothing and needs no display.  No Jupyter imports.
 """
 from __future__ import annotations
 

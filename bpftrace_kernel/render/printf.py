@@ -146,11 +146,13 @@ def _pad(spec: FormatSpec, body: str, zero_ok: bool = False, sign_len: int = 0) 
     return body.rjust(width)
 
 
+_BASE_FORMAT = {"d": "d", "i": "d", "u": "d", "o": "o", "x": "x", "X": "X"}
+
+
 def _format_int(spec: FormatSpec, value: int) -> str:
     signed = spec.conv in "di"
     v = c_int(int(value), _INT_WIDTH[spec.length], signed)
-    base = {"o": 8, "x": 16, "X": 16}.get(spec.conv, 10)
-    digits = "" if v == 0 and spec.precision == 0 else _digits(abs(v), base, spec.conv == "X")
+    digits = "" if v == 0 and spec.precision == 0 else format(abs(v), _BASE_FORMAT[spec.conv])
     if spec.precision is not None:
         digits = digits.rjust(spec.precision, "0")
     prefix = ""
@@ -167,11 +169,6 @@ def _format_int(spec: FormatSpec, value: int) -> str:
             prefix += "0" + spec.conv
     # C ignores the 0 flag for integers when a precision is given
     return _pad(spec, prefix + digits, zero_ok=spec.precision is None, sign_len=len(prefix))
-
-
-def _digits(n: int, base: int, upper: bool) -> str:
-    text = format(n, {8: "o", 10: "d", 16: "X" if upper else "x"}[base])
-    return text
 
 
 def _format_pointer(spec: FormatSpec, value: int) -> str:

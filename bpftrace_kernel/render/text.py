@@ -6,6 +6,7 @@ and the small fixed messages (`attached_probes`, `lost_events`).  Layout per val
 a registry: plain maps are `key: value` lines; stacks, ksym/usym and inet values have no
 separator of their own; hist/lhist print `key: ` then the rows and a blank line; avg/stats
 end with a blank line.  An empty map prints its (empty) body and terminator only.
+No kernel I/O and no Jupyter imports: the CLI and the kernel both call this.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Owns `format_value` (what print(value) and a map value print: ints, strings, tup
 `(1, -2, s)`, arrays `[1,2]`, records `{ .a = 1 }`, stacks, buffers, aggregations),
 `format_key_field` (one field of a map key: `@m[1, a]`, stacks indented 4, pointers in hex)
 and `format_stack`.  Dispatch is a registry keyed by `Kind`.  Values follow the conventions
-of bpftrace_loader.values.  No kernel or Jupyter imports.
+of bpftrace_loader.values.  Must not import the kernel, the loader's I/O or Jupyter.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, Callable
 from bpftrace_compiler.types import Kind, SizedType
 from bpftrace_loader.values import Stack, Stats
 
+from .hist import text_rows
 from .printf import c_int, format_buffer
 
 VALUE_INDENT = 8     # print(kstack), map values, printf("%s", kstack)
@@ -75,7 +76,6 @@ def _stats_text(t: SizedType, v: Any, div: int) -> str:
 
 
 def _hist_text(t: SizedType, v: Any, div: int) -> str:
-    from .hist import text_rows          # hist imports this module for labels
     return text_rows(t, v, div)
 
 

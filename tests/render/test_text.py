@@ -95,3 +95,10 @@ def test_hist_with_sub_buckets_follows_later_bpftrace():
 def test_bar_width_uses_single_precision():
     assert bar_width(1, 3) == 17 and bar_width(3, 3) == 52 and bar_width(0, 5) == 0
     assert bar_width(1, 2) == 26
+
+
+def test_keyless_count_always_has_a_value(snapshot):
+    # 0.17 keeps a keyless count() in a one-entry array: "@c: 0" even if never counted
+    never = snapshot("@c", COUNT, [])
+    assert text.render_map(never) == "@c: 0\n"
+    assert text.render_map(snapshot("@s", Simple(Kind.SUM, signed=True), [])) == "\n"
