@@ -180,27 +180,29 @@ def _tip(box: Box, total: int) -> str:
 
 # ---- HTML icicle (no script)
 
-_HTML_CSS = """
-.bt-flame{font:12px Verdana,sans-serif;color:#000;background:#fff;padding:4px;}
-.bt-flame .fg-title{font-size:14px;font-weight:bold;margin:2px 0 6px 0;}
-.bt-flame .fg-row{display:flex;width:100%;}
-.bt-flame .fg-node{box-sizing:border-box;overflow:hidden;min-width:0;}
-.bt-flame .fg-label{box-sizing:border-box;height:17px;line-height:17px;white-space:nowrap;
- overflow:hidden;text-overflow:ellipsis;border:1px solid #fff;border-radius:2px;padding:0 3px;}
-.bt-flame .fg-label:hover{border-color:#000;}
-"""
+# Layout lives in inline styles (sanitisers of untrusted notebooks may drop <style>, and the
+# graph must still read correctly); the <style> block only adds the hover outline.
+_HTML_CSS = ".bt-flame .fg-label:hover{border-color:#000 !important;}"
+_ROW = "display:flex;width:100%"
+_LABEL = ("box-sizing:border-box;height:17px;line-height:17px;white-space:nowrap;"
+          "overflow:hidden;text-overflow:ellipsis;border:1px solid #fff;border-radius:2px;"
+          "padding:0 3px;font:12px Verdana,sans-serif;color:#000")
 
 
 def render_html(samples: Iterable[Sample], title: str = "Flame graph",
                 min_fraction: float = 0.002) -> str:
     """A self-contained icicle graph (root on top) as an HTML fragment: nested flex rows with
-    inline widths and colours, full name and counts in each frame's `title` tooltip."""
+    inline widths and colours, full name and counts in each frame's `title` tooltip.  Frames
+    narrower than `min_fraction` of all samples are left out."""
     root = build_tree(samples)
     total = root.count
-    out = [f'<div class="bt-flame"><style>{_HTML_CSS}</style>',
-           f'<div class="fg-title">{html.escape(title)} ({total:,} samples)</div>']
+    out = ['<div class="bt-flame" style="background:#fff;color:#000;padding:4px">',
+           f"<style>{_HTML_CSS}</style>",
+           '<div style="font:bold 14px Verdana,sans-serif;margin:2px 0 6px 0">'
+           f"{html.escape(title)} ({total:,} samples)</div>"]
     if total:
-        out.append(_html_node(root, total, total * min_fraction, total))
+        out.append(f'<div style="{_ROW}">{_html_node(root, total, total * min_fraction, total)}'
+                   "</div>")
     out.append("</div>")
     return "".join(out)
 
@@ -208,14 +210,15 @@ def render_html(samples: Iterable[Sample], title: str = "Flame graph",
 def _html_node(node: Node, parent_count: int, limit: float, total: int) -> str:
     pct = 100.0 * node.count / parent_count
     tip = html.escape(_tip(Box(node.name, 0, node.count, 0, ()), total), quote=True)
-    label = (f'<div class="fg-label" title="{tip}" style="background:{frame_color(node.name)}">'
-             f'{html.escape(node.name)}</div>')
+    label = (f'<div class="fg-label" title="{tip}" '
+             f'style="{_LABEL};background:{frame_color(node.name)}">'
+             f"{html.escape(node.name)}</div>")
     kids = [c for _n, c in sorted(node.children.items()) if c.count >= limit]
     inner = ""
     if kids:
-        inner = '<div class="fg-row">' + "".join(
+        inner = f'<div style="{_ROW}">' + "".join(
             _html_node(c, node.count, limit, total) for c in kids) + "</div>"
-    return (f'<div class="fg-node" style="width:{pct:.4f}%;flex:0 0 {pct:.4f}%">'
+    return (f'<div style="width:{pct:.4f}%;flex:0 0 {pct:.4f}%;min-width:0;overflow:hidden">'
             f"{label}{inner}</div>")
 
 

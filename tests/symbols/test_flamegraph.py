@@ -177,3 +177,30 @@ def test_empty_input():
     assert json.loads(F.render_speedscope([]))["profiles"][0]["samples"] == []
     assert "(0 samples)" in F.render_html([])
     ET.fromstring(F.render_svg([]).split("\n", 1)[1])
+
+
+BROWSER = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no headless chromium to run the SVG's script")
+def test_svg_zoom_and_search_in_a_browser(tmp_path):
+    """Click a frame and search, in a real browser: the frame fills the width, unrelated
+    stacks hide, matches turn magenta and the matched share is reported."""
+    svg = F.render_svg(SAMPLES)
+    driver = ("<script type=\"text/ecmascript\"><![CDATA["
+              "var gs=document.getElementById('frames').getElementsByTagName('g');"
+              "for(var i=0;i<gs.length;i++){if(gs[i].getAttribute('data-name')=='do_syscall_64')"
+              "gs[i].dispatchEvent(new MouseEvent('click'));}"
+              "search('^vfs_');]]></script></svg>")
+    page = tmp_path / "fg.svg"
+    page.write_text(svg.replace("</svg>", driver))
+    dom = subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          page.as_uri()], capture_output=True, text=True, timeout=60).stdout
+    root = ET.fromstring(dom)
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    groups = {g.get("data-name"): g for g in root.findall(".//s:g[@id='frames']/s:g", ns)}
+    zoomed = groups["do_syscall_64"].find("s:rect", ns)
+    assert float(zoomed.get("width")) == pytest.approx(1200 - 20, abs=1)
+    assert "display: none" in (groups["python3"].get("style") or "")
+    assert groups["vfs_read"].find("s:rect", ns).get("fill") == "rgb(230,0,230)"
+    assert root.find(".//s:text[@id='matched']", ns).text == "Matched: 76.0%"
