@@ -94,7 +94,7 @@ def test_interrupt_stops_like_ctrl_c_prints_maps_and_replies_ok(kernel):
     reply, msgs = run_cell(kc, fake({"maps": {"@x": 2}}, body="tracepoint:a:b { } END { }"),
                            during=during, timeout=20)
     assert reply["status"] == "ok"
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 15, "the trace stopped (it would run forever)"
     maps = [m for m in of_type(msgs, "display_data", "update_display_data")
             if m["content"]["data"].get("text/plain", "").startswith("@x[")]
     assert maps, "the maps are printed after an interrupt"
@@ -111,7 +111,7 @@ def test_duration_magic_and_positional_params(kernel):
     reply, msgs = run_cell(kc, fake({}, magic="%%trace -d 0.6 -- hello 42"))
     elapsed = time.monotonic() - t0
     assert reply["status"] == "ok"
-    assert 0.5 < elapsed < 5
+    assert 0.5 < elapsed < 15
     assert "its duration ended" in of_type(msgs, "update_display_data")[-1]["content"]["data"]["text/plain"]
     assert "params=['hello', '42']" in kc.engine_log.read_text().splitlines()[-1]
 
@@ -123,7 +123,7 @@ def test_session_default_duration(kernel):
     try:
         t0 = time.monotonic()
         reply, msgs = run_cell(kc, fake({}))
-        assert reply["status"] == "ok" and time.monotonic() - t0 < 5
+        assert reply["status"] == "ok" and time.monotonic() - t0 < 15
         assert "its duration ended" in of_type(msgs, "update_display_data")[-1]["content"]["data"]["text/plain"]
     finally:
         run_cell(kc, "%duration off")

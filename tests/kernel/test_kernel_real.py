@@ -116,3 +116,37 @@ def test_probes_magic_lists_tracepoints(kernel):
     reply, msgs = run_cell(kc, "%probes tracepoint:syscalls:sys_enter_openat", timeout=60)
     assert reply["status"] == "ok"
     assert stream_text(msgs).strip() == "tracepoint:syscalls:sys_enter_openat"
+
+
+def _map_msgs(msgs, prefix):
+    return [m for m in of_type(msgs, "display_data", "update_display_data")
+            if m["content"]["data"].get("text/plain", "").startswith(prefix)]
+
+
+def test_maps_update_in_place_while_a_long_cell_runs(kernel):
+    _, kc = kernel
+    reply, msgs = run_cell(kc, "%%trace -d 2.6\ntracepoint:raw_syscalls:sys_enter { @[comm] = count(); }",
+                           timeout=60)
+    assert reply["status"] == "ok"
+    shown = _map_msgs(msgs, "@[")
+    assert shown[0]["msg_type"] == "display_data"
+    assert len(shown) >= 2 and all(m["msg_type"] == "update_display_data" for m in shown[1:])
+    assert len({m["content"]["transient"]["display_id"] for m in shown}) == 1
+    # the first view came while the trace ran, the final one after it stopped
+    assert shown[-1]["_t"] - shown[0]["_t"] > 0.8
+    assert "text/html" in shown[-1]["content"]["data"]
+
+
+def test_interval_print_updates_one_display(kernel):
+    _, kc = kernel
+    code = "%%trace -d 1.7 --no-live\ninterval:ms:400 { @ticks = count(); print(@ticks); }"
+    reply, msgs = run_cell(kc, code, timeout=60)
+    assert reply["status"] == "ok"
+    prints = _map_msgs(msgs, "@ticks: ")
+    assert prints[0]["msg_type"] == "display_data"
+    display_id = prints[0]["content"]["transient"]["display_id"]
+    updates = [m for m in prints if m["msg_type"] == "update_display_data"]
+    assert len(updates) >= 2
+    assert all(m["content"]["transient"]["display_id"] == display_id for m in updates)
+    values = [int(m["content"]["data"]["text/plain"].split(": ")[1]) for m in prints[:-1]]
+    assert values == sorted(values) and values[-1] >= 3
