@@ -25,10 +25,6 @@ ITER_TARGETS = ("task", "task_file")
 _FIELD = re.compile(r"^\s*field:(?P<decl>[^;]*);")
 
 
-class ListingError(Exception):
-    """A pattern that names no probe type; str() is the message."""
-
-
 def _match(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
 
@@ -166,9 +162,9 @@ def list_probes(pattern: str = "", verbose: bool = False, pid: Optional[int] = N
             lines.extend(LISTERS[provider]("*" if provider != "tracepoint" else "*:*",
                                            verbose, pid, tracefs))
     elif ":" not in pattern:
+        # 0.17 aborts on a bare word ("Invalid probe type"); we search for it instead
         if not any(c in pattern for c in "*?["):
-            raise ListingError(f"Invalid probe type: {pattern} (use provider:pattern, "
-                               f"e.g. tracepoint:*:{pattern})")
+            pattern = f"*{pattern}*"
         lines = _search_everywhere(pattern, verbose, tracefs)
     else:
         provider_pat, rest = _split(pattern)

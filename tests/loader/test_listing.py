@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from bpftrace_loader.listing import ListingError, list_probes
+from bpftrace_loader.listing import list_probes
 
 FORMAT = """name: sys_enter_openat
 ID: 700
@@ -56,9 +56,9 @@ def test_everything_and_the_software_hardware_quirk(tracefs):
         "hardware:*switch*:\nsoftware:*switch*:\ntracepoint:sched:sched_switch\n")
 
 
-def test_a_bare_word_is_a_clear_error(tracefs):
-    with pytest.raises(ListingError, match="Invalid probe type: sched_switch"):
-        list_probes("sched_switch", tracefs=tracefs)
+def test_a_bare_word_is_searched_everywhere(tracefs):
+    assert list_probes("sched_switch", tracefs=tracefs) == list_probes("*sched_switch*",
+                                                                        tracefs=tracefs)
 
 
 def test_uprobe_functions_of_a_binary(uprobe_target):
