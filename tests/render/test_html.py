@@ -74,3 +74,20 @@ def test_everything_is_escaped_and_there_is_no_script(snapshot):
 
 def test_empty_map(snapshot):
     assert "(empty)" in render_map_html(snapshot("@e", Int(64), [], Int(64)))
+
+
+# CSS properties JupyterLab's sanitizer keeps in untrusted notebooks (apputils/sanitizer.ts)
+_SANITIZER_SAFE = {"background-color", "border-bottom", "border-collapse", "color",
+                   "font-family", "font-size", "font-weight", "height", "margin", "padding",
+                   "text-align", "width"}
+
+
+def test_only_inline_styles_an_untrusted_notebook_keeps(snapshot):
+    maps = [snapshot("@h", Simple(Kind.HIST, params=(0,)), [((1,), {3: 1})], Int(64)),
+            snapshot("@s", Simple(Kind.STATS), [((), Stats(1, 1))]),
+            snapshot("@e", Int(64), [], Int(64))]
+    html = "".join(render_map_html(m) for m in maps)
+    assert "<style" not in html and "<script" not in html and "src=" not in html
+    props = {decl.split(":")[0].strip() for style in re.findall(r'style="([^"]*)"', html)
+             for decl in style.split(";") if decl}
+    assert props <= _SANITIZER_SAFE
