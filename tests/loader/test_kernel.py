@@ -358,3 +358,35 @@ def test_kfunc_is_refused_with_a_readable_message():
         assert s.attached == 1
     finally:
         s.close()
+
+
+KILLED_CHILD = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from bpfprog import *
+from bpftrace_compiler.artifact import AttachTarget
+from bpftrace_loader.session import Session
+tp = AttachTarget("tracepoint", "syscalls", "sys_enter_getppid",
+                  name="tracepoint:syscalls:sys_enter_getppid")
+p = program([function("s_BEGIN_1", ""), function("s_tp", emit_record([0, 1]))],
+            [begin(), probe("s_tp", "tracepoint", tp)], [EVENTS, LOST])
+s = Session(p)
+s.start()
+print(" ".join(map(str, s.prog_ids)), flush=True)
+time.sleep(60)
+"""
+
+
+def test_nothing_stays_loaded_after_sigkill():
+    import signal
+    import sys
+    from pathlib import Path
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(Path(__file__).parent)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        ids = [int(x) for x in child.stdout.readline().split()]
+        assert len(ids) == 2 and set(ids) <= loaded_prog_ids()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    assert_unloaded(ids, within=10)
