@@ -243,3 +243,14 @@ def test_sigint_interrupt_mode_also_stops_the_trace_and_the_kernel_survives():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_interrupt_while_compiling_fails_the_cell_with_keyboardinterrupt(kernel):
+    km, kc = kernel
+    threading.Timer(0.3, km.interrupt_kernel).start()
+    reply, msgs = run_cell(kc, fake({"compile_delay": 1.0}), timeout=20)
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+    assert "nothing was attached" in reply["evalue"]
+    assert not of_type(msgs, "display_data")
+    reply, _ = run_cell(kc, fake({"special": True}, body="BEGIN { }"))
+    assert reply["status"] == "ok"

@@ -150,3 +150,19 @@ def test_interval_print_updates_one_display(kernel):
     assert all(m["content"]["transient"]["display_id"] == display_id for m in updates)
     values = [int(m["content"]["data"]["text/plain"].split(": ")[1]) for m in prints[:-1]]
     assert values == sorted(values) and values[-1] >= 3
+
+
+def test_unsafe_and_json_format_options(kernel):
+    _, kc = kernel
+    code = 'BEGIN { system("echo from-system"); exit(); }'
+    reply, _ = run_cell(kc, code, timeout=60)
+    assert reply["status"] == "error" and "unsafe function" in reply["evalue"]
+    reply, msgs = run_cell(kc, "%%trace --unsafe\n" + code, timeout=60)
+    assert reply["status"] == "ok" and "from-system" in stream_text(msgs)
+    reply, msgs = run_cell(kc, '%%trace -f json\nBEGIN { @a = 1; printf("x\\n"); exit(); }', timeout=60)
+    assert reply["status"] == "ok"
+    assert json.loads(stream_text(msgs).strip().splitlines()[0]) == {"type": "printf", "data": "x\n"}
+    shown = [m["content"]["data"] for m in of_type(msgs, "display_data")
+             if m["content"]["data"]["text/plain"].startswith('{"type": "map"')]
+    assert json.loads(shown[0]["text/plain"]) == {"type": "map", "data": {"@a": 1}}
+    assert "text/html" not in shown[0]
