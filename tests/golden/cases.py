@@ -205,4 +205,15 @@ def _empty() -> Case:
     return Case("empty", maps, prints=[PrintMap(m) for m in maps])
 
 
-CASES = [_brief(), _hist(), _lhist(), _stats(), _minmax(), _keys(), _print(), _empty()]
+def _zeroed() -> Case:
+    # zero() keeps the keys with all-zero values: hist keys print no rows, JSON gives []
+    return Case("zeroed", [
+        snap("@h", HIST, [((), {})]),
+        snap("@k", HIST, [((1,), {})], I64),
+        snap("@l", LHIST(0, 10, 1), [((), {})]),
+        snap("@s", STATS, [((), Stats(0, 0))]),
+        snap("@a", AVG, [((1,), Stats(0, 0))], I64),
+    ])
+
+
+CASES = [_brief(), _hist(), _lhist(), _stats(), _minmax(), _keys(), _print(), _empty(), _zeroed()]
