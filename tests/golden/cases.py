@@ -216,4 +216,22 @@ def _zeroed() -> Case:
     ])
 
 
-CASES = [_brief(), _hist(), _lhist(), _stats(), _minmax(), _keys(), _print(), _empty(), _zeroed()]
+def _strings() -> Case:
+    strerror, ts = Simple(Kind.STRERROR), Simple(Kind.TIMESTAMP, 16)
+    return Case("strings", [
+        snap("@pr", I64, [(("BEGIN",), 1)], Simple(Kind.PROBE)),
+        snap("@in", Simple(Kind.INET, 24), [((), "127.0.0.1")]),
+        snap("@ks", Simple(Kind.KSYM), [((2,), "0"), ((1,), "0")], I64),
+        snap("@e", strerror, [((), "No such file or directory")]),
+        snap("@un", Simple(Kind.USERNAME), [((), "root")]),
+        snap("@ts", ts, [((), "X")]),
+        snap("@esc", Str(6), [(('a"b',), "c\\d\te")], Str(4)),
+    ], prints=[PrintValue(Simple(Kind.INET, 24), "127.0.0.1"), PrintValue(Simple(Kind.PROBE), "BEGIN"),
+               PrintValue(strerror, "Operation not permitted")],
+        json_deviations=[  # 0.17 writes these string-like values unquoted (invalid JSON)
+            ('"data": Operation not permitted}', '"data": "Operation not permitted"}'),
+            ('"@e": No such file or directory}', '"@e": "No such file or directory"}'),
+            ('"@ts": X}', '"@ts": "X"}')])
+
+
+CASES = [_brief(), _hist(), _lhist(), _stats(), _minmax(), _keys(), _print(), _empty(), _zeroed(), _strings()]
