@@ -35,6 +35,10 @@ class LoadError(LoaderError):
     """A map or program could not be created or loaded."""
 
 
+# verifier log lines that report statistics rather than the reason for a rejection
+_STATS_LINES = ("processed ", "verification time", "stack depth", "mark_read")
+
+
 class VerifierError(LoadError):
     """The kernel verifier rejected a program.  `log` is the whole verifier log."""
 
@@ -45,6 +49,9 @@ class VerifierError(LoadError):
         lines = [ln for ln in log.splitlines() if ln.strip()]
         tail = lines[-summary_lines:]
         head = f"Error loading program: {probe} (the BPF verifier rejected it: {os.strerror(err)})"
+        reason = next((ln for ln in reversed(lines) if not ln.startswith(_STATS_LINES)), "")
+        if reason:
+            head += f"\n{reason.strip()}"
         if tail:
             head += "\nVerifier log (last lines):\n" + "\n".join("  " + ln for ln in tail)
         super().__init__(head)

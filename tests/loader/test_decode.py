@@ -194,3 +194,23 @@ def test_equal_kernel_stacks_merge_into_one_entry():
                     value_type=Simple(Kind.MAX, signed=True))
     items = [(u64(1 << 32 | 9), struct.pack("<qQ", 5, 1)), (u64(2 << 32 | 9), struct.pack("<qQ", 7, 1))]
     assert d.map_snapshot(s_max, items, lambda raw: [raw]).entries == [((Stack(()),), 7)]
+
+
+def test_usym_of_a_function_in_this_process(d):
+    import ctypes
+    libc = ctypes.CDLL(None)
+    addr = ctypes.cast(libc.getpid, ctypes.c_void_p).value
+    # glibc has aliases (getpid, __getpid): the symboliser picks one as bcc does
+    assert d.value(SizedType(Kind.USYM, 16), u64(addr, os.getpid())).endswith("getpid")
+    assert d.value(SizedType(Kind.USYM, 16), u64(8, os.getpid())) == "0x8"
+
+
+def test_cgroup_path_of_the_root_cgroup(d):
+    """Every mounted hierarchy holds the root cgroup (id 1), the v2 one ("unified") first."""
+    with open("/proc/self/mounts") as f:
+        fstypes = [line.split()[2] for line in f]
+    hierarchies = fstypes.count("cgroup") + min(1, fstypes.count("cgroup2"))
+    parts = d.value(Simple(Kind.CGROUP_PATH), u64(1)).split(",") if hierarchies else []
+    assert len(parts) == hierarchies and all(p.endswith(":/") for p in parts)
+    if "cgroup2" in fstypes:
+        assert parts[0] == "unified:/"
