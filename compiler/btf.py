@@ -94,16 +94,23 @@ class Btf:
     def __init__(self, data: bytes, offsets: Optional[array] = None,
                  names: Optional[dict[str, list[int]]] = None):
         self.data = data
+        if len(data) < 24:
+            raise BtfError("not a BTF blob (too short)")
         magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = \
             struct.unpack_from("<HBBIIIII", data, 0)
         if magic != BTF_MAGIC:
             raise BtfError(f"not a BTF blob (magic {magic:#x})")
+        if max(hdr_len + type_off + type_len, hdr_len + str_off + str_len) > len(data):
+            raise BtfError("truncated BTF blob")
         self._types_start = hdr_len + type_off
         self._types_end = self._types_start + type_len
         self._str_start = hdr_len + str_off
         self._str_end = self._str_start + str_len
-        self._offsets = offsets if offsets is not None else self._scan_offsets()
-        self._names = names if names is not None else self._index_names()
+        try:
+            self._offsets = offsets if offsets is not None else self._scan_offsets()
+            self._names = names if names is not None else self._index_names()
+        except (struct.error, ValueError, UnicodeDecodeError):
+            raise BtfError("malformed BTF type section") from None
 
     # ---- low-level decoding
 

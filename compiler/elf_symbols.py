@@ -103,9 +103,13 @@ class ElfFile:
             raise ElfError(f"{path}: not an ELF file")
         if d[4] != 2 or d[5] != 1:
             raise ElfError(f"{path}: only 64-bit little-endian ELF is supported")
-        (self.e_type, self.machine, _v, self.entry, self.phoff, self.shoff, _f, _eh,
-         self.phentsize, self.phnum, self.shentsize, self.shnum, self.shstrndx) = \
-            struct.unpack_from("<HHIQQQIHHHHHH", d, 16)
+        try:
+            (self.e_type, self.machine, _v, self.entry, self.phoff, self.shoff, _f, _eh,
+             self.phentsize, self.phnum, self.shentsize, self.shnum, self.shstrndx) = \
+                struct.unpack_from("<HHIQQQIHHHHHH", d, 16)
+            self.sections, self.segments    # noqa: B018 -- parse the headers now
+        except (struct.error, ValueError, IndexError):
+            raise ElfError(f"{path}: malformed ELF file") from None
 
     # ---- headers
 
@@ -198,7 +202,7 @@ class ElfFile:
         if not regions:
             regions = [("", s.offset, s.filesz) for s in self.segments if s.type == PT_NOTE]
         for secname, off, size in regions:
-            pos, end = off, off + size
+            pos, end = off, min(off + size, len(self.data))
             while pos + 12 <= end:
                 namesz, descsz, typ = struct.unpack_from("<III", self.data, pos)
                 pos += 12
@@ -224,6 +228,7 @@ class ElfFile:
                 continue
             strtab = self.sections[sec.link]
             raw = self.data[sec.offset:sec.offset + sec.size]
+            raw = raw[:len(raw) - len(raw) % 24]
             for name, info, _other, shndx, value, size in struct.iter_unpack("<IBBHQQ", raw):
                 typ = info & 0xF
                 # an undefined function with a value is a non-PIE executable's canonical PLT
@@ -266,12 +271,15 @@ class ElfFile:
     def symbols(self) -> list[ElfSymbol]:
         """Defined symbols of .symtab and .dynsym, plus the debug file's .symtab when there is
         one, deduplicated by (name, address), sorted by address."""
-        syms = self._own_symbols()
+        try:
+            syms = self._own_symbols()
+        except (struct.error, ValueError, IndexError):
+            raise ElfError(f"{self.path}: malformed ELF symbol table") from None
         dbg = self.debug_file
         if dbg:
             try:
                 syms += ElfFile(dbg)._own_symbols()
-            except ElfError:
+            except (ElfError, struct.error, ValueError, IndexError):
                 pass
         seen: dict[tuple[str, int], ElfSymbol] = {}
         for sym in syms:

@@ -252,3 +252,9 @@ def test_kfunc_listing_and_type_names(vmlinux):
     assert vmlinux.parse_type("unsigned int") == T.UInt(32)
     with pytest.raises(B.BtfError, match="Unknown type: struct nope_zz"):
         vmlinux.parse_type("struct nope_zz")
+
+
+def test_truncated_synthetic_blob(synth):
+    btf, _ids = synth
+    with pytest.raises(B.BtfError, match="truncated"):
+        B.Btf(btf.data[:-5])

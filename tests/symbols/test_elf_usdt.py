@@ -271,3 +271,25 @@ def test_uprobe_listing_matches_bpftrace():
     expected = {line.split(":", 2)[2] for line in out.split()}
     assert expected, "bpftrace listed nothing"
     assert {s.name for s in E.load_elf(libc).match_functions("*")} == expected
+
+
+def test_corrupt_files_give_clean_errors(usdt_binaries, tmp_path):
+    """Truncated or scribbled-over ELF files raise ElfError/UsdtError, never a traceback."""
+    import random
+    good = usdt_binaries["O2"].read_bytes()
+    rng = random.Random(11)
+    variants = [good[:n] for n in (0, 3, 20, 63, 64, 200, len(good) // 2, len(good) - 1)]
+    for _ in range(40):
+        bad = bytearray(good)
+        for _ in range(rng.randrange(1, 40)):
+            bad[rng.randrange(16, len(bad))] = rng.randrange(256)
+        variants.append(bytes(bad))
+    for i, data in enumerate(variants):
+        path = tmp_path / f"bad{i}"
+        path.write_bytes(data)
+        try:
+            elf = E.ElfFile(str(path))
+            elf.symbols, elf.build_id, elf.is_pie, elf.match_functions("*")
+            U.read_probes(str(path))
+        except (E.ElfError, U.UsdtError):
+            pass
