@@ -132,7 +132,7 @@ class Preamble:
     end: int = 0                            # offset of the first character after it
 
 
-class _Positions:
+class Positions:
     """Offset -> (line, column) for one text, both 1-based, by bisecting line starts."""
 
     def __init__(self, text: str):
@@ -156,9 +156,9 @@ class _Positions:
         return Span(line, col, end_line, end_col)
 
 
-def scan_preamble(text: str, pos: _Positions | None = None) -> Preamble:
+def scan_preamble(text: str, pos: Positions | None = None) -> Preamble:
     """Read the shebang, `#` lines and struct/union/enum definitions at the top of `text`."""
-    pos = pos or _Positions(text)
+    pos = pos or Positions(text)
     out = Preamble()
     i = 0
     if text.startswith("#!"):
@@ -191,7 +191,7 @@ def _line_end(text: str, i: int) -> int:
     return len(text) if end < 0 else end
 
 
-def _matching_brace(text: str, open_at: int, pos: _Positions) -> int:
+def _matching_brace(text: str, open_at: int, pos: Positions) -> int:
     depth = 0
     for j in range(open_at, len(text)):
         if text[j] == "{":
@@ -207,11 +207,11 @@ class Lexer:
     """Tokenises one program text.  Iterate `tokens()` once."""
 
     def __init__(self, text: str, defines: dict[str, str] | None = None, start: int = 0,
-                 positions: _Positions | None = None):
+                 positions: Positions | None = None):
         self.text = text
         self.defines = defines or {}
         self.start = start
-        self.pos = positions or _Positions(text)
+        self.pos = positions or Positions(text)
         self.last: Token | None = None
         self.probe_first: Token | None = None     # first attach point of the current probe
 

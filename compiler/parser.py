@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import ast
 from .diagnostics import CompileError, Diagnostics
-from .lexer import LexError, Lexer, _Positions, scan_preamble
+from .lexer import LexError, Lexer, Positions, scan_preamble
 from .source import Source, Span
 
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
@@ -70,7 +70,19 @@ def _get_parser():
         _builder = AstBuilder()
         _parser = Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer=_Tokens,
                        transformer=_builder, start="start")
+        _plain_rule_names(_parser)
     return _parser, _builder
+
+
+def _plain_rule_names(parser) -> None:
+    """Make rule names plain str: lark keeps them as its Token (a str subclass with a Python
+    __eq__), which made every goto lookup call Python code; about a third of parse time."""
+    from lark.parsers.lalr_analysis import Reduce
+
+    for actions in parser.parser.parser.parser.parse_table.states.values():
+        for action, arg in actions.values():
+            if action is Reduce and type(arg.origin.name) is not str:
+                arg.origin.name = str(arg.origin.name)
 
 
 class _TokenSource(str):
@@ -86,7 +98,7 @@ def parse(text: str, name: str = "stdin") -> ast.Program:
     from lark.exceptions import UnexpectedInput
 
     source = Source(name, text)
-    positions = _Positions(text)
+    positions = Positions(text)
     lexer = None
     try:
         preamble = scan_preamble(text, positions)
@@ -118,7 +130,7 @@ def _run(lexer: Lexer) -> list[ast.Probe]:
             builder.reset()
 
 
-def _syntax_error(err, lexer: Lexer, positions: _Positions) -> tuple[str, Span]:
+def _syntax_error(err, lexer: Lexer, positions: Positions) -> tuple[str, Span]:
     """bison's message and location for a lark UnexpectedToken."""
     from lark.exceptions import UnexpectedToken
     from .tree_to_ast import token_span

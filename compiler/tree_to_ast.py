@@ -95,7 +95,8 @@ class AstBuilder(Transformer):
 
     def probe(self, items):
         points, pred, body = items
-        return ast.Probe(points, pred, body[0], span=span_of(points, body[1]))
+        stmts, block_span = body
+        return ast.Probe(points, pred, stmts, span=span_of(points).merge(block_span))
 
     def attach_points(self, items):
         return [parse_attach_point(t.value, token_span(t)) for t in items
@@ -106,9 +107,7 @@ class AstBuilder(Transformer):
 
     def block(self, items):
         stmts = items[1]
-        holder = ast.ExprStatement(ast.Integer(0), span=span_of(items[0], items[2]))
-        self._node(holder, stmts)       # depth of the block = depth of its statements
-        return stmts, holder
+        return stmts, span_of(items[0], items[2])      # statements and the braces' span
 
     def stmt_list(self, items):
         return [s for s in items if not isinstance(s, Token)]
@@ -143,19 +142,19 @@ class AstBuilder(Transformer):
         return ast.Jump(items[0].value, span=token_span(items[0]))
 
     def if_stmt(self, items):
-        cond, (then, then_holder) = items[2], items[4]
-        orelse, last = [], then_holder
+        cond, (then, then_span) = items[2], items[4]
+        orelse, end = [], then_span
         if len(items) == 7:
             other = items[6]
             if isinstance(other, ast.If):
-                orelse, last = [other], other
+                orelse, end = [other], other.span
             else:
-                orelse, last = other[0], other[1]
-        node = ast.If(cond, then, orelse, span=span_of(items[0], last))
+                orelse, end = other
+        node = ast.If(cond, then, orelse, span=token_span(items[0]).merge(end))
         return self._node(node, cond, then, orelse)
 
     def unroll_stmt(self, items):
-        count, (body, holder) = items[2], items[4]
+        count, (body, _) = items[2], items[4]
         node = ast.Unroll(count, body, span=span_of(items[0], items[3]))
         return self._node(node, count, body)
 
@@ -168,7 +167,7 @@ class AstBuilder(Transformer):
         return ast.Integer(value, span=span_of(*items))
 
     def while_stmt(self, items):
-        cond, (body, holder) = items[2], items[4]
+        cond, (body, _) = items[2], items[4]
         node = ast.While(cond, body, span=token_span(items[0]))
         return self._node(node, cond, body)
 
