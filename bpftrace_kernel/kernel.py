@@ -434,6 +434,21 @@ class BpftraceKernel(Kernel):
         self._trace_lock = threading.Lock()
         self.catalog = completion.ProbeCatalog()
         self._setup_comms()
+        threading.Thread(target=self._warm_up, name="bpftrace-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        """Import the compiler, renderers and matplotlib and read tracefs in the background,
+        so the first cell and the first Tab do not pay for them (kernel_info stays fast)."""
+        for name in (ENGINE_MODULE, "bpftrace_compiler.pipeline", "bpftrace_compiler.builtins.registry",
+                     "bpftrace_kernel.render.html", "bpftrace_kernel.render.plots"):
+            try:
+                importlib.import_module(name)
+            except Exception:
+                self.log.debug("warm-up import of %s failed", name, exc_info=True)
+        try:
+            self.catalog.tracepoints
+        except Exception:
+            self.log.debug("reading tracefs failed", exc_info=True)
 
     def _setup_comms(self) -> None:
         try:
