@@ -31,6 +31,11 @@ _TITLE = "font-family:monospace;font-weight:bold;margin:4px 0 2px 0"
 
 _DIVIDED = frozenset({Kind.COUNT, Kind.SUM, Kind.INT, Kind.MIN, Kind.MAX, Kind.AVG, Kind.HIST})
 
+# A notebook output stays usable: beyond these, only the largest entries are drawn (the
+# text rendering next to it is always complete).
+MAX_TABLE_ROWS = 1000
+MAX_HIST_BLOCKS = 50
+
 
 def _td(content: str, style: str = _CELL) -> str:
     return f'<td style="{style}">{content}</td>'
@@ -117,11 +122,21 @@ def _render_table(snapshot: MapSnapshot, entries: list, div: int) -> str:
             f'<table style="{_TABLE}">{head}{"".join(rows)}</table>')
 
 
+def _note(shown: int, total: int) -> str:
+    return (f'<div style="font-family:monospace;color:#777">showing the last {shown} of '
+            f'{total} entries (print order)</div>')
+
+
 def render_map_html(snapshot: MapSnapshot, top: int = 0, div: int = 0) -> str:
     """One map as an HTML fragment (a titled table, or one bar chart per hist key)."""
     kind = value_kind(snapshot)
     entries = ordered_entries(snapshot, top)
     divisor = div if kind in _DIVIDED else 0
+    limit = MAX_HIST_BLOCKS if kind in (Kind.HIST, Kind.LHIST) else MAX_TABLE_ROWS
+    note = ""
+    if len(entries) > limit:
+        note = _note(limit, len(entries))
+        entries = entries[-limit:]
     if not entries:
         body = (f'<div style="{_TITLE}">{escape(snapshot.name)}</div>'
                 '<div style="font-family:monospace;color:#777">(empty)</div>')
@@ -129,4 +144,4 @@ def render_map_html(snapshot: MapSnapshot, top: int = 0, div: int = 0) -> str:
         body = _render_hist(snapshot, entries, divisor)
     else:
         body = _render_table(snapshot, entries, divisor)
-    return f'<div class="bpftrace-map">{body}</div>'
+    return f'<div class="bpftrace-map">{body}{note}</div>'

@@ -91,3 +91,13 @@ def test_only_inline_styles_an_untrusted_notebook_keeps(snapshot):
     props = {decl.split(":")[0].strip() for style in re.findall(r'style="([^"]*)"', html)
              for decl in style.split(";") if decl}
     assert props <= _SANITIZER_SAFE
+
+
+def test_huge_maps_are_cut_to_their_last_rows(snapshot):
+    from bpftrace_kernel.render import html as H
+    m = snapshot("@c", Simple(Kind.COUNT), [((i,), i) for i in range(H.MAX_TABLE_ROWS + 5)], Int(64))
+    out = render_map_html(m)
+    cells = parse(out).cells
+    assert len(cells) == 2 + 2 * H.MAX_TABLE_ROWS
+    assert cells[2] == "5" and cells[-1] == str(H.MAX_TABLE_ROWS + 4)
+    assert f"showing the last {H.MAX_TABLE_ROWS} of {H.MAX_TABLE_ROWS + 5} entries" in out
