@@ -206,6 +206,20 @@ class Btf:
             raise BtfError(f"{self.type_to_c(tid)} is not an enum")
         return out
 
+    def enum_constant(self, name: str) -> Optional[tuple[int, int]]:
+        """(value, enum type id) of an enumerator such as `TASK_COMM_LEN` or `PIDTYPE_TGID`,
+        searching every enum including anonymous ones (index built on first use)."""
+        index = self.__dict__.get("_enumerators")
+        if index is None:
+            index = {}
+            for tid in range(1, len(self._offsets)):
+                info = struct.unpack_from("<I", self.data, self._offsets[tid] + 4)[0]
+                if (info >> 24) & 0x1F in (ENUM, ENUM64):
+                    for ename, val in self.enum_values(tid).items():
+                        index.setdefault(ename, (val, tid))
+            self.__dict__["_enumerators"] = index
+        return index.get(name)
+
     def decl_tag(self, type_id: int) -> tuple[int, int]:
         """(tagged type id, component index or -1) of a DECL_TAG."""
         t = self.type(type_id)

@@ -86,6 +86,9 @@ def test_enum_values(vmlinux, bpftool_raw):
     block = re.search(r"ENUM 'pid_type' [^\n]*\n((?:\t.*\n)*)", bpftool_raw).group(1)
     expected = {n: int(v) for n, v in re.findall(r"'(\w+)' val=(-?\d+)", block)}
     assert vals == expected and vals["PIDTYPE_TGID"] == 1
+    assert vmlinux.enum_constant("PIDTYPE_TGID") == (1, vmlinux.find("enum pid_type"))
+    assert vmlinux.enum_constant("TASK_COMM_LEN")[0] == 16        # an anonymous enum
+    assert vmlinux.enum_constant("NOT_AN_ENUMERATOR_XYZ") is None
 
 
 @needs_vmlinux
