@@ -225,7 +225,7 @@ def _format_buffer_spec(spec: FormatSpec, value: Any) -> str:
 def _format_string_arg(spec: FormatSpec, t: SizedType, value: Any) -> str:
     from .values import format_value      # values imports printf for buffers
     text = value if isinstance(value, str) else format_value(t, value)
-    return _format_str(spec, text)
+    return _format_str(spec, text.split("\0", 1)[0])    # %s stops at a NUL, as in C
 
 
 def _int_arg(value: Any) -> int:

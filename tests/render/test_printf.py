@@ -181,3 +181,8 @@ def test_check_format_names_the_calling_function():
         "cat: %s specifier expects a value of type string (integer supplied)"]
     assert check_format("%s", [BUF]) == [
         "printf: %s specifier expects a value of type string (buffer supplied)"]
+
+
+def test_string_stops_at_nul():
+    assert fmt("[%s]", "ab\0cd") == "[ab]"
+    assert format_printf("[%s]", [(Str(8), b"ab\0cd\0\0\0")]) == "[ab]"
