@@ -123,7 +123,7 @@ def check_format(fmt: str, arg_types: list[SizedType], name: str = "printf") -> 
 
 # ---------------------------------------------------------------------------- formatting
 
-# (bits, signed) selected by the length modifier; no modifier means C `int`.
+# Integer width in bits selected by the length modifier; no modifier means C `int`.
 _INT_WIDTH = {"": 32, "hh": 8, "h": 16, "l": 64, "ll": 64, "j": 64, "z": 64, "t": 64}
 
 
