@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from .cases import CASES
+from .cases import CASES, CORE
 from .compare import compare
 from .runner import TRACERS, run_case
 
@@ -23,14 +23,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="only cases whose name contains this (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the diff of every failure")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
-    parser.add_argument("--skip-slow", action="store_true", help="skip cases marked slow")
+    parser.add_argument("--core", action="store_true", help="only the quick core subset (cases.CORE)")
     parser.add_argument("--reference", default="bpftrace", choices=sorted(TRACERS))
     parser.add_argument("--candidate", default="pybpftrace", choices=sorted(TRACERS))
     opts = parser.parse_args(argv)
 
     cases = [c for c in CASES if not opts.pattern or any(p in c.name for p in opts.pattern)]
-    if opts.skip_slow:
-        cases = [c for c in cases if not c.slow]
+    if opts.core:
+        cases = [c for c in cases if c.name in CORE]
     if opts.list:
         for case in cases:
             print(f"{case.name:40s} {case.doc}")

@@ -29,4 +29,3 @@ class Case:
     timeout: float = 10.0                # for the workload and for the tracer to finish
     attach_timeout: float = 15.0
     settle: float = 0.2                  # pause before SIGINT for end="sigint"
-    slow: bool = False                   # slow under bpftrace (many probes)

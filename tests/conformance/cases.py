@@ -110,7 +110,7 @@ CASES: list[Case] = [
          ' @n = lhist(-40, 0, 50, 25); @n = lhist(0, 0, 50, 25); @n = lhist(49, 0, 50, 25);'
          ' @n = lhist(0, 0, 50, 25); @m = lhist(1048576, 0, 2097152, 1048576); exit(); }'),
     Case("delete_clear_zero",
-         'BEGIN { @a[1] = 1; @a[2] = 2; @a[3] = 3; delete(@a[2]); @b[1] = count(); @b[2] = count();'
+         'BEGIN { @a[1] = 1; @a[2] = 2; @a[3] = 3; delete(@a[2]); @b[1] = count(); @b[1] = count();'
          ' zero(@b); @c[1] = 5; clear(@c); @d = count(); clear(@d); @e = 7; delete(@e); exit(); }'
          ' END { @f[1] = 1; print(@f); clear(@f); print(@f); }'),
 
@@ -282,5 +282,16 @@ CASES: list[Case] = [
          'BEGIN { $a = $undefined1; @b = $undefined2; }', compare=ERR),
 ]
 
+# A broad, quick subset: the only cases pytest runs without the `slow` mark (each run of
+# pybpftrace costs a Python start; the full catalogue takes a few minutes).
+CORE: frozenset[str] = frozenset({
+    "printf_length_modifiers", "print_map_top_div", "operators_arithmetic_signed_unsigned",
+    "maps_zero_one_many_keys", "aggregations_in_begin", "lhist_values",
+    "tp_read_hist_and_aggregations", "tp_builtins_comm_pid_uid", "tp_wildcard_probe_builtin",
+    "uprobe_args_ustack", "interval_ticks", "json_maps_every_type", "error_syntax",
+    "error_map_type_mismatch", "error_undefined_variable",
+})
+
 BY_NAME: dict[str, Case] = {case.name: case for case in CASES}
 assert len(BY_NAME) == len(CASES), "duplicate case names"
+assert CORE <= BY_NAME.keys(), CORE - BY_NAME.keys()

@@ -1,16 +1,20 @@
 """Every conformance case: bpftrace 0.17 and pybpftrace on the same program and workload
-must print the same thing (after the case's documented normalisations)."""
+must print the same thing (after the case's documented normalisations).
+
+Cases outside cases.CORE are marked `slow`; `python -m tests.conformance` runs them all with a
+pass/fail summary.
+"""
 from __future__ import annotations
 
 import pytest
 
-from .cases import CASES
+from .cases import CASES, CORE
 from .compare import compare
 from .runner import run_case
 
 
 def _param(case):
-    marks = [pytest.mark.slow] if case.slow else []
+    marks = [] if case.name in CORE else [pytest.mark.slow]
     return pytest.param(case, id=case.name, marks=marks)
 
 
