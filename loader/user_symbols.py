@@ -370,13 +370,31 @@ class PerfMap:
         return None
 
 
+def _perf_map_paths(pid: int) -> list[str]:
+    """bcc's perf map locations: `<root>/tmp/perf-<ns tgid>.map` with <root> the target of
+    /proc/PID/root ("" when it is "/"), then /tmp/perf-PID.map."""
+    paths = []
+    try:
+        root = os.readlink(f"/proc/{pid}/root")
+        nstgid = pid
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NStgid:"):
+                    nstgid = int(line.split()[-1])
+        paths.append(f"{'' if root == '/' else root}/tmp/perf-{nstgid}.map")
+    except (OSError, ValueError):
+        pass
+    paths.append(f"/tmp/perf-{pid}.map")
+    return paths
+
+
 class ProcessSymbols:
     """What one process had mapped, kept after it exits."""
 
     def __init__(self, pid: int):
         self.pid = pid
         self.maps = read_maps(pid)
-        self.perf_map = PerfMap(f"/tmp/perf-{pid}.map")
+        self.perf_maps = [PerfMap(p) for p in dict.fromkeys(_perf_map_paths(pid))]
         self._lock = threading.Lock()
 
     def _alive(self) -> bool:
@@ -404,9 +422,10 @@ class ProcessSymbols:
                 if hit:
                     name = _demangle.demangle(hit[0]) if demangle else hit[0]
                     return Symbol(name, hit[1], m.path)
-        hit = self.perf_map.find(addr)
-        if hit:
-            return Symbol(hit[0], hit[1], self.perf_map.path)
+        for perf_map in self.perf_maps:
+            hit = perf_map.find(addr)
+            if hit:
+                return Symbol(hit[0], hit[1], perf_map.path)
         return None
 
     def preload(self) -> None:
