@@ -356,3 +356,30 @@ def render_png(samples: Iterable[Sample], title: str = "Flame graph", width_px: 
 def _rgb(css: str) -> tuple[float, float, float]:
     r, g, b = (int(v) / 255 for v in re.findall(r"\d+", css)[:3])
     return r, g, b
+
+
+# ---- one entry point for front ends (CLI --flamegraph FORMAT, notebook display)
+
+@dataclass(frozen=True)
+class Format:
+    render: Any           # (samples, **options) -> str | bytes
+    mime: str
+    extension: str
+
+
+FORMATS: dict[str, Format] = {
+    "folded": Format(render_folded, "text/plain", ".folded"),
+    "speedscope": Format(render_speedscope, "application/json", ".speedscope.json"),
+    "html": Format(render_html, "text/html", ".html"),
+    "svg": Format(render_svg, "image/svg+xml", ".svg"),
+    "png": Format(render_png, "image/png", ".png"),
+}
+
+
+def render(samples: Iterable[Sample], fmt: str, **options: Any) -> str | bytes:
+    """Render samples in one of FORMATS; an unknown format is a one-line ValueError."""
+    spec = FORMATS.get(fmt)
+    if spec is None:
+        raise ValueError(f"unknown flame graph format '{fmt}' (expected one of: "
+                         f"{', '.join(FORMATS)})")
+    return spec.render(list(samples), **options)

@@ -226,3 +226,11 @@ def test_svg_zoom_and_search_in_a_browser(tmp_path):
     assert "display: none" in (groups["python3"].get("style") or "")
     assert groups["vfs_read"].find("s:rect", ns).get("fill") == "rgb(230,0,230)"
     assert root.find(".//s:text[@id='matched']", ns).text == "Matched: 76.0%"
+
+
+def test_render_dispatch():
+    assert F.render(SAMPLES, "folded") == GOLDEN_FOLDED
+    assert F.render(SAMPLES, "svg", title="T").startswith("<?xml")
+    assert F.FORMATS["png"].mime == "image/png"
+    with pytest.raises(ValueError, match="unknown flame graph format 'gif'"):
+        F.render(SAMPLES, "gif")
