@@ -184,6 +184,7 @@ def _tip(box: Box, total: int) -> str:
 # graph must still read correctly); the <style> block only adds the hover outline.
 _HTML_CSS = ".bt-flame .fg-label:hover{border-color:#000 !important;}"
 _ROW = "display:flex;width:100%"
+_HTML_MIN_LABEL = 0.015      # narrower frames keep only their tooltip (a 2-letter stub helps no one)
 _LABEL = ("box-sizing:border-box;height:17px;line-height:17px;white-space:nowrap;"
           "overflow:hidden;text-overflow:ellipsis;border:1px solid #fff;border-radius:2px;"
           "padding:0 3px;font:12px Verdana,sans-serif;color:#000")
@@ -212,7 +213,7 @@ def _html_node(node: Node, parent_count: int, limit: float, total: int) -> str:
     tip = html.escape(_tip(Box(node.name, 0, node.count, 0, ()), total), quote=True)
     label = (f'<div class="fg-label" title="{tip}" '
              f'style="{_LABEL};background:{frame_color(node.name)}">'
-             f"{html.escape(node.name)}</div>")
+             f"{html.escape(node.name) if node.count >= total * _HTML_MIN_LABEL else ''}</div>")
     kids = [c for _n, c in sorted(node.children.items()) if c.count >= limit]
     inner = ""
     if kids:
