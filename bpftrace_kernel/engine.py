@@ -148,8 +148,6 @@ class Trace:
         outs = self._handle(self.session.stop())
         outs.append(TextOut("\n\n", kind="exit_separator"))
         for snap in self.session.snapshot():
-            if self._json and not snap.entries:
-                continue
             outs.append(MapOut(snap, 0, 0, self._render_map(snap, 0, 0), at_exit=True))
         self._stopped_outputs = outs
         return outs
@@ -239,7 +237,9 @@ def _on_time(trace: Trace, ev) -> TextOut:
 
 
 def _on_join(trace: Trace, ev) -> TextOut:
-    return trace._text(ev.action.sep.join(ev.parts) + "\n", "join")
+    text = ev.action.sep.join(ev.parts)
+    # 0.17's JSON join data has no trailing newline; its text output does
+    return trace._text(text if trace._json else text + "\n", "join")
 
 
 def _on_print_value(trace: Trace, ev) -> TextOut:
