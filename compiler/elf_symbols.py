@@ -59,9 +59,6 @@ class Segment:
     filesz: int
     memsz: int
 
-    def contains(self, vaddr: int) -> bool:
-        return self.vaddr <= vaddr < self.vaddr + max(self.memsz, 1)
-
 
 @dataclass(frozen=True)
 class ElfSymbol:
@@ -174,12 +171,6 @@ class ElfFile:
             if tag == 0:
                 break
         return False
-
-    @cached_property
-    def load_base(self) -> int:
-        """Lowest p_vaddr of a PT_LOAD segment (page aligned); the bias is map start - this."""
-        loads = [s for s in self.segments if s.type == PT_LOAD]
-        return min((s.vaddr - s.offset % 4096 for s in loads), default=0) & ~0xFFF
 
     def address_to_file_offset(self, vaddr: int) -> int:
         """File offset of a virtual address (uprobe `config2`): `vaddr - p_vaddr + p_offset`."""
@@ -408,11 +399,3 @@ def load_elf(path: str) -> ElfFile:
             _CACHE.clear()
         elf = _CACHE[key] = ElfFile(path)
     return elf
-
-
-def is_elf(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
