@@ -11,30 +11,16 @@ from llvmlite import ir
 
 from ..codegen import builder as H
 from ..types import Kind, SizedType
+from .args import int_args, literal_int, nargs, type_word
 from .registry import Entry, function
 
 ZERO = ir.Constant(H.I64, 0)
 ONE = ir.Constant(H.I64, 1)
 
 
-def _int_arg(c, n, count: int):
-    if len(n.args) != count:
-        plural = "s" if count != 1 else ""
-        c.error(f"{n.func}() requires {count} argument{plural} ({len(n.args)} provided)", n.span)
-        return None
-    types = [c.expr(a) for a in n.args]
-    if any(t is None for t in types):
-        return None
-    for t, a in zip(types, n.args):
-        if t.kind != Kind.INT:
-            c.error(f"{n.func}() expects an integer argument ({t} provided)", a.span)
-            return None
-    return types
-
-
 def _kind_check(kind: Kind, nargs: int):
     def check(c, n):
-        types = _int_arg(c, n, nargs)
+        types = int_args(c, n, nargs)
         signed = bool(types) and types[0].signed
         return SizedType(kind, 8, signed)
     return check
@@ -107,7 +93,7 @@ def hist_bucket(g, value: ir.Value) -> ir.Value:
 
 
 def _hist_check(c, n):
-    types = _int_arg(c, n, 1)
+    types = int_args(c, n, 1)
     return SizedType(Kind.HIST, 8, bool(types) and types[0].signed, params=(0,))
 
 
@@ -117,21 +103,15 @@ def _hist(g, m, n):
 
 
 def _lhist_check(c, n):
-    if len(n.args) != 4:
-        c.error(f"lhist() requires 4 arguments ({len(n.args)} provided)", n.span)
+    if not nargs(c, n, 4, 4):
         return None
     value = c.expr(n.args[0])
-    bounds = []
-    for name, a in zip(("min", "max", "step"), n.args[1:]):
-        v = c.const_int(a)
-        if v is None:
-            c.error(f"lhist() {name} must be an integer literal", a.span)
-            return None
-        a.type = SizedType(Kind.INT, 8, True)
-        bounds.append(v)
+    bounds = [literal_int(c, n, a) for a in n.args[1:]]
+    if any(b is None for b in bounds):
+        return None
     lo, hi, step = bounds
     if value is not None and value.kind != Kind.INT:
-        c.error(f"lhist() expects an integer argument ({value} provided)", n.args[0].span)
+        c.error(f"lhist() only supports integer arguments ({type_word(value)} provided)", n.span)
         return None
     if lo < 0:
         c.error("lhist() min must be non-negative (provided min " + str(lo) + ")", n.span)

@@ -16,6 +16,7 @@ from .. import ast
 from ..codegen import builder as H
 from ..source import Span
 from ..types import Kind, SizedType, Str, UInt
+from .args import literal_int, literal_string, nargs, type_word
 from .formats import check_format
 from .registry import Entry, builtin, function
 
@@ -25,35 +26,12 @@ JOIN_ARGS = 16
 AF_INET, AF_INET6 = 2, 10
 
 
-def _nargs(c, n, low: int, high: int) -> bool:
-    count = len(n.args)
-    if low <= count <= high:
-        return True
-    if low == high:
-        c.error(f"{n.func}() requires {low} argument{'s' if low != 1 else ''} ({count} provided)",
-                n.span)
-    elif count < low:
-        c.error(f"{n.func}() requires at least {low} argument{'s' if low != 1 else ''} "
-                f"({count} provided)", n.span)
-    else:
-        c.error(f"{n.func}() takes up to {high} arguments ({count} provided)", n.span)
-    return False
-
-
-def _literal_string(c, n, node) -> str | None:
-    if isinstance(node, ast.String):
-        node.type = Str(len(node.value.encode()) + 1)
-        return node.value
-    c.error(f"{n.func}() expects a string literal as the first argument", node.span)
-    return None
-
-
 def _formatted(kind: str):
     """printf / system / cat: a format literal and checked arguments."""
     def check(c, n):
-        if not _nargs(c, n, 1, 1 + 128):
+        if not nargs(c, n, 1, 1 + 128):
             return NONE
-        fmt = _literal_string(c, n, n.args[0])
+        fmt = literal_string(c, n, n.args[0])
         args = [c.expr(a) for a in n.args[1:]]
         if fmt is None or any(a is None for a in args):
             return NONE
@@ -89,7 +67,7 @@ function(Entry("cat", "cat(char *fmt, ...)",
 def _map_arg(c, n, node, keyless_only: bool = True) -> bool:
     """Check that `node` names an existing map (reported on the whole call like 0.17)."""
     if not isinstance(node, ast.Map):
-        c.error(f"{n.func}() expects a map to be provided", node.span)
+        c.error(f"{n.func}() expects a map to be provided", n.span)
         return False
     info = c.analysis.maps.get(node.name)
     if info is None or info.value is None:
@@ -98,32 +76,30 @@ def _map_arg(c, n, node, keyless_only: bool = True) -> bool:
                 Span(n.span.line, n.span.col, node.span.end_line, node.span.end_col))
         return False
     if keyless_only and node.keys:
-        c.error(f"The map passed to {n.func}() should not be indexed by a key", node.span)
+        c.error(f"The map passed to {n.func}() should not be indexed by a key", n.span)
         return False
     node.type = info.value
     return True
 
 
 def _print_check(c, n):
-    if not _nargs(c, n, 1, 3):
+    if not nargs(c, n, 1, 3):
         return NONE
     target = n.args[0]
-    if isinstance(target, ast.Map) and not target.keys:
+    if isinstance(target, ast.Map):
         if not _map_arg(c, n, target):
             return NONE
         extra = []
         for a in n.args[1:]:
-            value = c.const_int(a)
+            value = literal_int(c, n, a)
             if value is None:
-                c.error(f"{n.func}() expects integer literals for top and div", a.span)
                 return NONE
-            a.type = U64
             extra.append(value)
         top, div = (extra + [0, 0])[:2]
         c.add_action(n, "print_map", map_name=target.name, top=top, div=div)
         return NONE
     if len(n.args) > 1:
-        c.error("Non-map print() only takes 1 argument", n.span)
+        c.error(f"Non-map print() only takes 1 argument, {len(n.args)} found", n.span)
         return NONE
     t = c.expr(target)
     if t is None:
@@ -151,7 +127,7 @@ function(Entry("print", "print(@map [, int top [, int div]]) | print(value)",
 
 def _map_action(kind: str):
     def check(c, n):
-        if _nargs(c, n, 1, 1) and _map_arg(c, n, n.args[0]):
+        if nargs(c, n, 1, 1) and _map_arg(c, n, n.args[0]):
             c.add_action(n, kind, map_name=n.args[0].name)
         return NONE
 
@@ -169,7 +145,7 @@ function(Entry("zero", "zero(@map)", "Set every value of a map to zero (asynchro
 
 
 def _exit_check(c, n):
-    if _nargs(c, n, 0, 0):
+    if nargs(c, n, 0, 0):
         c.add_action(n, "exit")
     return NONE
 
@@ -181,11 +157,11 @@ function(Entry("exit", "exit()",
 
 
 def _delete_check(c, n):
-    if not _nargs(c, n, 1, 1):
+    if not nargs(c, n, 1, 1):
         return NONE
     target = n.args[0]
     if not isinstance(target, ast.Map):
-        c.error("delete() expects a map to be provided", target.span)
+        c.error("delete() expects a map to be provided", n.span)
         return NONE
     c.expr(target)
     return NONE
@@ -197,9 +173,9 @@ function(Entry("delete", "delete(@map[key])", "Delete one element of a map.",
 
 
 def _time_check(c, n):
-    if not _nargs(c, n, 0, 1):
+    if not nargs(c, n, 0, 1):
         return NONE
-    fmt = _literal_string(c, n, n.args[0]) if n.args else "%H:%M:%S\n"
+    fmt = literal_string(c, n, n.args[0]) if n.args else "%H:%M:%S\n"
     if fmt is not None:
         c.add_action(n, "time", fmt=fmt)
     return NONE
@@ -215,9 +191,9 @@ TIMESTAMP = SizedType(Kind.TIMESTAMP, 16)
 
 
 def _strftime_check(c, n):
-    if not _nargs(c, n, 2, 2):
+    if not nargs(c, n, 2, 2):
         return None
-    fmt = _literal_string(c, n, n.args[0])
+    fmt = literal_string(c, n, n.args[0])
     t = c.expr(n.args[1])
     if fmt is None or t is None:
         return None
@@ -246,18 +222,19 @@ function(Entry("strftime", "strftime(char *fmt, int nsecs)",
 
 
 def _join_check(c, n):
-    if not _nargs(c, n, 1, 2):
+    if not nargs(c, n, 1, 2):
         return NONE
     t = c.expr(n.args[0])
     sep = " "
     if len(n.args) == 2:
-        sep = _literal_string(c, n, n.args[1])
+        sep = literal_string(c, n, n.args[1])
         if sep is None:
             return NONE
     if t is None:
         return NONE
     if t.kind not in (Kind.POINTER, Kind.INT):
-        c.error(f"join() only supports int or pointer arguments ({t} provided)", n.args[0].span)
+        # (bpftrace 0.17 prints the function name empty here)
+        c.error(f"() only supports int or pointer arguments ({type_word(t)} provided)", n.span)
         return NONE
     c.analysis.internal_roles.add("join")
     c.add_action(n, "join", (Str(c.strlen),) * JOIN_ARGS, sep=sep)
@@ -304,7 +281,7 @@ SIGNALS = {sig.name[3:]: int(sig) for sig in _signal.Signals
 
 
 def _signal_check(c, n):
-    if not _nargs(c, n, 1, 1):
+    if not nargs(c, n, 1, 1):
         return NONE
     if c.provider in ("BEGIN", "END", "interval", "tracepoint") and c.provider in ("BEGIN", "END"):
         c.error(f"signal can not be used with \"{c.provider}\" probes", n.span)
@@ -313,16 +290,16 @@ def _signal_check(c, n):
         name = arg.value[3:] if arg.value.startswith("SIG") else arg.value
         arg.type = Str(len(arg.value) + 1)
         if name not in SIGNALS:
-            c.error(f"{arg.value} is not a valid signal", arg.span)
+            c.error(f"{arg.value} is not a valid signal", n.span)
             return NONE
         c.set_data(n, SIGNALS[name])
         return NONE
     t = c.expr(arg)
     if t is not None and t.kind != Kind.INT:
-        c.error(f"signal only accepts string literals or integers", arg.span)
+        c.error(f"signal only accepts string literals or integers", n.span)
     literal = c.const_int(arg)
     if literal is not None and not 1 <= literal <= 64:
-        c.error(f"sig number should be in range [1, 64], provided {literal}", arg.span)
+        c.error(f"{literal} is not a valid signal, allowed range: [1,64]", n.span)
     return NONE
 
 
@@ -342,15 +319,15 @@ INET = SizedType(Kind.INET, 24)
 
 
 def _ntop_check(c, n):
-    if not _nargs(c, n, 1, 2):
+    if not nargs(c, n, 1, 2):
         return None
     types = [c.expr(a) for a in n.args]
     if any(t is None for t in types):
         return None
     addr = types[-1]
-    ok = addr.kind == Kind.INT or addr.kind == Kind.ARRAY and addr.size in (4, 16)
-    if not ok:
-        c.error(f"ntop() expects an integer or array argument, got {addr}", n.args[-1].span)
+    if addr.kind not in (Kind.INT, Kind.ARRAY) or addr.kind == Kind.ARRAY and addr.size not in (
+            4, 16):
+        c.error("ntop() argument must be 4 or 16 bytes in size", n.span)
         return None
     return INET
 
@@ -377,15 +354,16 @@ function(Entry("ntop", "ntop([int af,] int|char[4]|char[16] addr)",
 
 
 def _cgroupid_check(c, n):
-    if not _nargs(c, n, 1, 1):
+    if not nargs(c, n, 1, 1):
         return None
-    path = _literal_string(c, n, n.args[0])
+    path = literal_string(c, n, n.args[0])
     if path is None:
         return None
     try:
         c.set_data(n, os.stat(path).st_ino)
     except OSError as exc:
-        c.error(f"cgroupid: can't read {path}: {exc.strerror}", n.span)
+        c.error(f"Failed to compile: Failed to get `cgroupid` for path: \"{path}\": "
+                f"{exc.strerror}")
         return None
     return U64
 
@@ -408,10 +386,14 @@ def _stack_check(kind: Kind):
                 continue
             value = c.const_int(a)
             if value is None:
-                c.error(f"{kind.value}() expects a stack mode or an integer limit", a.span)
+                c.error(f"{kind.value}() expects a stack mode or an integer limit", n.span)
                 return None
-            if not 0 < value <= 1024:
-                c.error(f"{kind.value}() limit must be between 1 and 1024", a.span)
+            if value > 1024:
+                c.error(f"{kind.value}([int limit]): limit shouldn't exceed 1024, {value} given",
+                        n.span)
+                return None
+            if value < 1:
+                c.error(f"{kind.value}([int limit]): limit should be greater than 0", n.span)
                 return None
             a.type = U64
             limit = value

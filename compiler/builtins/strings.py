@@ -12,14 +12,14 @@ from llvmlite import ir
 from .. import ast
 from ..codegen import builder as H
 from ..types import Int, Kind, Str
+from .args import nargs, type_word, literal_int
 from .registry import Entry, function
 
 USER_PROVIDERS = ("uprobe", "uretprobe", "usdt")
 
 
 def _str_check(c, n):
-    if not 1 <= len(n.args) <= 2:
-        c.error(f"str() requires 1 or 2 arguments ({len(n.args)} provided)", n.span)
+    if not nargs(c, n, 1, 2):
         return None
     arg = n.args[0]
     if isinstance(arg, ast.PositionalParameter):
@@ -74,22 +74,19 @@ function(Entry("str", "str(char *s [, int length])",
 
 
 def _strncmp_check(c, n):
-    if len(n.args) != 3:
-        c.error(f"strncmp() requires 3 arguments ({len(n.args)} provided)", n.span)
+    if not nargs(c, n, 3, 3):
         return None
     a, b = c.expr(n.args[0]), c.expr(n.args[1])
-    length = c.const_int(n.args[2])
     if a is None or b is None:
         return None
-    for t, node in ((a, n.args[0]), (b, n.args[1])):
+    for t in (a, b):
         if t.kind != Kind.STRING:
-            c.error(f"strncmp() expects a string argument ({t} provided)", node.span)
+            c.error(f"strncmp() only supports string arguments ({type_word(t)} provided)",
+                    n.span)
             return None
-    if length is None or length < 0:
-        c.error("strncmp() expects a non-negative integer literal as its third argument",
-                n.args[2].span)
+    length = literal_int(c, n, n.args[2])
+    if length is None:
         return None
-    n.args[2].type = Int(64)
     c.set_data(n, length)
     return Int(64)
 

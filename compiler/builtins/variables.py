@@ -156,7 +156,9 @@ builtin(Entry("args", "args: struct _tracepoint_<category>_<event> *",
 def _reg_check(name: str, allowed: tuple, message: str, result: SizedType):
     def check(c, n):
         if c.provider not in allowed:
-            c.error(message.format(name=name, provider=c.provider), n.span)
+            hint = " (try to use args->ret instead)" if (
+                c.provider == "tracepoint" and name == "retval") else ""
+            c.error(message.format(name=name, provider=c.provider) + hint, n.span)
         return result
     return check
 

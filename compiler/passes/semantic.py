@@ -312,7 +312,7 @@ class Checker:
 
     def _stmt_Jump(self, s: ast.Jump) -> None:
         if s.kind in ("break", "continue") and self.loop_depth == 0:
-            self.error(f"{s.kind} statement is not allowed outside of a loop", s.span)
+            self.error(f"{s.kind} used outside of a loop", s.span)
 
     # ---- expressions
     def expr(self, node, allow_none: bool = False) -> Optional[SizedType]:
@@ -469,16 +469,19 @@ class Checker:
         t = self.expr(n.expr)
         if t is None:
             return None
+        op_span = Span(n.span.line, n.span.col, n.span.line, n.span.col + 1)
         if n.op == "*":
             if t.kind == Kind.POINTER:
                 inner = t.elems[0] if t.elems else U64
                 return inner if inner.kind == Kind.INT else U64
             if t.kind == Kind.INT:
                 return U64
-            self.error(f"Can not dereference type '{t}'", n.span)
+            self.error(f"The dereference operator can not be used on expressions of type '{t}'",
+                       op_span)
             return None
         if not is_scalar(t):
-            self.error(f"The {n.op} operator can not be used on expressions of type '{t}'", n.span)
+            self.error(f"The {n.op} operator can not be used on expressions of type '{t}'",
+                       op_span)
             return None
         return I64 if n.op == "!" else Int(64, t.signed if n.op == "~" else True)
 
@@ -490,8 +493,8 @@ class Checker:
             if info.value is None:
                 info.value = I64
             if info.value.kind != Kind.INT:
-                self.error(f"The {n.op} operator must be applied to a map or variable "
-                           f"holding an integer", n.span)
+                self.error(f"The {n.op} operator can not be used on expressions of type "
+                           f"'{info.value}'", n.span)
                 return None
             target.type = info.value
             return info.value
@@ -523,7 +526,7 @@ class Checker:
             return None
         if n.index is not None:
             if t.kind != Kind.TUPLE:
-                self.error(f"Can not access index '{n.index}' on expression of type '{t}'", n.span)
+                self.error(f"Can not access index {n.index} on expression of type '{t}'", n.span)
                 return None
             if n.index >= len(t.elems):
                 self.error(f"Invalid tuple index: {n.index}. Found {len(t.elems)} elements in "
@@ -532,7 +535,9 @@ class Checker:
             return t.elems[n.index]
         record = t.elems[0] if t.kind in (Kind.POINTER, Kind.CTX) and t.elems else t
         if record.kind != Kind.RECORD:
-            self.error(f"Can not access field '{n.field}' on expression of type '{t}'", n.span)
+            self.error(f"Can not access field '{n.field}' on expression of type '{t}'",
+                       n.expr.span.merge(Span(n.expr.span.end_line, n.expr.span.end_col,
+                                              n.expr.span.end_line, n.expr.span.end_col + 1)))
             return None
         for f in record.fields:
             if f.name == n.field:
@@ -558,8 +563,8 @@ class Checker:
             return t.elems[0]
         if t.kind == Kind.POINTER:
             return t.elems[0] if t.elems else U64
-        self.error(f"The array index operator [] can not be used on expressions of type '{t}'",
-                   n.span)
+        self.error("The array index operator [] can only be used on arrays and pointers, found "
+                   f"{type_class(t)}.", n.span)
         return None
 
     def _expr_Cast(self, n: ast.Cast) -> Optional[SizedType]:
@@ -589,7 +594,7 @@ class Checker:
         if isinstance(n.target, ast.TypeName):
             t = _cast_type(n.target)
             if t is None:
-                self.error(f"Cannot resolve unknown type \"{n.target.name}\"", n.span)
+                self.error(f"Unknown identifier: '{n.target.name}'", n.span)
                 return None
             self.set_data(n, t.size)
         else:
