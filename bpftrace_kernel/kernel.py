@@ -56,6 +56,23 @@ def bpf_privileges() -> tuple[bool, str]:
     return False, "no BPF privileges (not root, no CAP_BPF/CAP_PERFMON)"
 
 
+def preflight(catalog: completion.ProbeCatalog) -> list[tuple[str, bool, str]]:
+    """(check, passed, detail or fix-it hint) rows for `%check`."""
+    ok, how = bpf_privileges()
+    rows = [("BPF privileges", ok, how if ok else f"{how}: {PRIVILEGE_HINT[6:]}")]
+    tracefs = completion.TRACEFS_ROOTS[0]
+    count = sum(len(v) for v in catalog.tracepoints.values())
+    rows.append(("tracefs", count > 0,
+                 f"{tracefs}: {count:,} tracepoints" if count else
+                 f"not mounted or not readable: mount -t tracefs nodev {tracefs}"))
+    btf = "/sys/kernel/btf/vmlinux"
+    rows.append(("kernel BTF", os.path.exists(btf),
+                 btf if os.path.exists(btf) else f"{btf} is missing: struct types are unavailable"))
+    rows.append(("kernel", True, f"Linux {platform.release()} ({platform.machine()})"))
+    rows.append(("bpftrace kernel", True, f"{__version__}, bpftrace 0.17 language"))
+    return rows
+
+
 def load_engine():
     return importlib.import_module(ENGINE_MODULE)
 
@@ -582,3 +599,6 @@ class _MagicContext:
 
     def list_probes(self, pattern: str, verbose: bool) -> str:
         return self._k.catalog.listing(pattern, verbose)
+
+    def preflight(self) -> list[tuple[str, bool, str]]:
+        return preflight(self._k.catalog)

@@ -181,6 +181,8 @@ class MagicContext(Protocol):
 
     def list_probes(self, pattern: str, verbose: bool) -> str: ...
 
+    def preflight(self) -> list[tuple[str, bool, str]]: ...
+
 
 @dataclass(frozen=True)
 class LineMagic:
@@ -217,6 +219,15 @@ def _probes(ctx: MagicContext, args: str) -> None:
     ctx.write(ctx.list_probes(patterns[0] if patterns else "", verbose))
 
 
+def _check(ctx: MagicContext, args: str) -> None:
+    rows = ctx.preflight()
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"{'ok ' if ok else 'NO '} {name:{width}}  {detail}" for name, ok, detail in rows]
+    verdict = ("ready to trace" if all(ok for _, ok, _ in rows)
+               else "not ready: fix the lines marked NO (see docs/kernel.md)")
+    ctx.write("\n".join(lines) + f"\n{verdict}\n")
+
+
 def _help(ctx: MagicContext, args: str) -> None:
     ctx.write(help_text())
 
@@ -227,6 +238,8 @@ LINE_MAGICS: dict[str, LineMagic] = {m.name: m for m in (
     LineMagic("probes", "%probes [-v] [PATTERN]",
               "List probes matching PATTERN, like bpftrace -l; -v also shows tracepoint arguments.",
               _probes),
+    LineMagic("check", "%check",
+              "Preflight: BPF privileges, tracefs, BTF, kernel release, with fix-it hints.", _check),
     LineMagic("help", "%help", "Show this help.", _help),
 )}
 

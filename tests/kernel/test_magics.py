@@ -75,6 +75,9 @@ class _Ctx:
         self.listed = (pattern, verbose)
         return "tracepoint:a:b\n"
 
+    def preflight(self):
+        return self.rows
+
 
 def test_duration_magic_sets_and_clears_the_default():
     ctx = _Ctx()
@@ -100,3 +103,16 @@ def test_help_and_caps():
     assert "%%trace" in text and "--duration" in text and "%probes" in text
     o = parse_cell("BEGIN { }", SessionDefaults()).options
     assert with_session_caps(o, SessionDefaults(max_lines=5)).max_lines == 5
+
+
+def test_check_magic_marks_failures_and_gives_a_verdict():
+    ctx = _Ctx()
+    ctx.rows = [("BPF privileges", True, "root"), ("tracefs", False, "mount -t tracefs nodev /sys/kernel/tracing")]
+    LINE_MAGICS["check"].run(ctx, "")
+    lines = ctx.out.splitlines()
+    assert lines[0].startswith("ok ") and "root" in lines[0]
+    assert lines[1].startswith("NO ") and "mount -t tracefs" in lines[1]
+    assert lines[2].startswith("not ready")
+    ctx.out, ctx.rows = "", [("BPF privileges", True, "root")]
+    LINE_MAGICS["check"].run(ctx, "")
+    assert ctx.out.splitlines()[-1] == "ready to trace"

@@ -33,6 +33,7 @@ def test_one_liners_lab_runs_and_shows_results(tmp_path):
     def output_of(fragment: str) -> str:
         return next(t for s, t in by_source.items() if fragment in s)
 
+    assert output_of("%check").splitlines()[-1] == "ready to trace"
     assert "tracepoint:syscalls:sys_enter_openat" in output_of("%probes tracepoint")
     assert "hello world" in output_of("hello world")
     assert "ls" in output_of("sys_enter_execve")

@@ -49,3 +49,11 @@ def test_capabilities_are_enough_without_root(monkeypatch):
         return real_open(path, *a, **k)
     monkeypatch.setattr("builtins.open", fake_open)
     assert kernel.bpf_privileges() == (True, "CAP_BPF+CAP_PERFMON")
+
+
+def test_preflight_rows_describe_this_machine():
+    from bpftrace_kernel.completion import ProbeCatalog
+    rows = {name: (ok, detail) for name, ok, detail in kernel.preflight(ProbeCatalog())}
+    assert set(rows) == {"BPF privileges", "tracefs", "kernel BTF", "kernel", "bpftrace kernel"}
+    assert rows["BPF privileges"][0] == kernel.bpf_privileges()[0]
+    assert rows["kernel BTF"][0] == os.path.exists("/sys/kernel/btf/vmlinux")
