@@ -1,8 +1,11 @@
 """The conformance cases: bpftrace 0.17's core language, builtins, functions, probe types,
 output formats (text and -f json) and error messages.
 
-Workload cases run tests/workloads/cfwork.c (comm "cfwork"), whose final getppid() is the
-marker: `MARKER_EXIT` ends the program there, so both tracers see exactly the same events.
+Workload cases run tests/workloads/cfwork.c, whose final getppid() is the marker:
+`MARKER_EXIT` ends the program there, so both tracers see exactly the same events.  Each run
+gives the workload a unique comm ({{COMM}}) and execs cfexec through a uniquely named link
+({{EXEC}}), so concurrent runs never see each other's events; the runner maps both back to
+"cfwork" / "cfexec" in the output.
 BEGIN-only cases end with their own exit().  Normalisations are named per case and
 documented in normalise.py.
 """
@@ -12,14 +15,15 @@ from .case import Case
 
 CFWORK = "{{CFWORK}}"
 CFEXEC = "{{CFEXEC}}"
-MARKER = 'tracepoint:syscalls:sys_enter_getppid /comm == "cfwork"/'
+MARKER = 'tracepoint:syscalls:sys_enter_getppid /comm == "{{COMM}}"/'
 MARKER_EXIT = MARKER + " { exit(); }"
 ERR = ("stdout", "stderr", "rc")          # what error cases compare
 
 
 def wl(*ops: str) -> tuple[str, ...]:
-    """A cfwork workload running `ops` (see cfwork.c), ending with the marker."""
-    return (CFWORK, *ops)
+    """A cfwork workload running `ops` (see cfwork.c) under the run's own comm, ending with
+    the marker."""
+    return (CFWORK, "N:{{COMM}}", *ops)
 
 
 CASES: list[Case] = [
@@ -148,21 +152,21 @@ CASES: list[Case] = [
 
     # ---------------------------------------------------------------- tracepoints with a workload
     Case("tp_read_hist_and_aggregations",
-         'tracepoint:syscalls:sys_exit_read /comm == "cfwork"/ { @bytes = hist(args->ret);'
+         'tracepoint:syscalls:sys_exit_read /comm == "{{COMM}}"/ { @bytes = hist(args->ret);'
          ' @c[comm] = count(); @s[comm] = sum(args->ret); @a[comm] = avg(args->ret);'
          ' @mn[comm] = min(args->ret); @mx[comm] = max(args->ret); @st = stats(args->ret); } ' + MARKER_EXIT,
          workload=wl("r:10", "r:100", "e:5", "z:3", "r:1048576", "r:4096", "r:4000")),
     Case("tp_read_lhist",
-         'tracepoint:syscalls:sys_exit_read /comm == "cfwork"/ { @l = lhist(args->ret, 0, 5000, 1000); } '
-         'tracepoint:syscalls:sys_enter_read /comm == "cfwork"/ { @req[args->count] = count(); } ' + MARKER_EXIT,
+         'tracepoint:syscalls:sys_exit_read /comm == "{{COMM}}"/ { @l = lhist(args->ret, 0, 5000, 1000); } '
+         'tracepoint:syscalls:sys_enter_read /comm == "{{COMM}}"/ { @req[args->count] = count(); } ' + MARKER_EXIT,
          workload=wl("r:10", "r:1024", "r:1024", "r:2048", "r:2048", "r:2048", "e:7", "e:7", "e:7", "e:7",
                      "r:9000", "z:1", "z:1", "z:1", "z:1", "z:1")),
     Case("tp_openat_printf_str",
-         'tracepoint:syscalls:sys_enter_openat /comm == "cfwork"/ { printf("%s %s [%s] %d\\n", comm,'
+         'tracepoint:syscalls:sys_enter_openat /comm == "{{COMM}}"/ { printf("%s %s [%s] %d\\n", comm,'
          ' str(args->filename), str(args->filename, 6), args->flags); } ' + MARKER_EXIT,
          workload=wl("o:/etc/hostname", "o:/nonexistent/file", "o:/proc/self/status")),
     Case("tp_enter_exit_start_tid",
-         'tracepoint:syscalls:sys_enter_read /comm == "cfwork"/ { @start[tid] = nsecs; }'
+         'tracepoint:syscalls:sys_enter_read /comm == "{{COMM}}"/ { @start[tid] = nsecs; }'
          ' tracepoint:syscalls:sys_exit_read /@start[tid]/ { @n[comm] = count();'
          ' @ok[comm] = sum(nsecs >= @start[tid]); delete(@start[tid]); } ' + MARKER_EXIT,
          workload=wl("r:1", "r:2", "r:3", "z:4")),
@@ -172,35 +176,35 @@ CASES: list[Case] = [
          workload=wl(), normalise=("pid",),
          doc="the workload's pid and tid are masked as <PID>"),
     Case("tp_args_fields",
-         'tracepoint:syscalls:sys_enter_read /comm == "cfwork"/ { printf("fd>2:%d count:%d\\n",'
-         ' args->fd > 2, args->count); } tracepoint:syscalls:sys_exit_read /comm == "cfwork"/'
+         'tracepoint:syscalls:sys_enter_read /comm == "{{COMM}}"/ { printf("fd>2:%d count:%d\\n",'
+         ' args->fd > 2, args->count); } tracepoint:syscalls:sys_exit_read /comm == "{{COMM}}"/'
          ' { printf("ret:%d\\n", args->ret); } ' + MARKER_EXIT,
          workload=wl("r:17", "e:3")),
     Case("tp_wildcard_probe_builtin",
-         'tracepoint:syscalls:sys_enter_getp* /comm == "cfwork"/ { @[probe] = count(); }'
-         ' tracepoint:syscalls:sys_exit_getppid /comm == "cfwork"/ { exit(); }',
+         'tracepoint:syscalls:sys_enter_getp* /comm == "{{COMM}}"/ { @[probe] = count(); }'
+         ' tracepoint:syscalls:sys_exit_getppid /comm == "{{COMM}}"/ { exit(); }',
          workload=wl("P:3", "G:2")),
     Case("tp_category_wildcard",
-         'tracepoint:sched:sched_process_ex* /comm == "cfexec"/ { printf("%s %s\\n", probe, comm); } '
+         'tracepoint:sched:sched_process_ex* /comm == "{{EXEC}}"/ { printf("%s %s\\n", probe, comm); } '
          + MARKER_EXIT,
          workload=wl(f"x:{CFEXEC}")),
     Case("tp_data_loc_string",
-         'tracepoint:sched:sched_process_exec /comm == "cfexec"/ { printf("%s %d\\n", str(args->filename),'
+         'tracepoint:sched:sched_process_exec /comm == "{{EXEC}}"/ { printf("%s %d\\n", str(args->filename),'
          ' args->pid == args->old_pid); @[str(args->filename)] = count(); } ' + MARKER_EXIT,
          workload=wl(f"x:{CFEXEC}", f"x:{CFEXEC}"),
          doc="__data_loc char[] fields read as their string"),
     Case("tp_join_execve_argv",
-         'tracepoint:syscalls:sys_enter_execve /comm == "cfwork"/ { join(args->argv); join(args->argv, ",");'
+         'tracepoint:syscalls:sys_enter_execve /comm == "{{COMM}}"/ { join(args->argv); join(args->argv, ",");'
          ' printf("%s\\n", str(args->filename)); } ' + MARKER_EXIT,
          workload=wl(f"x:{CFEXEC}:alpha,beta,gamma")),
     Case("tp_kstack",
          MARKER + ' { printf("%s\\n", kstack(3)); @[kstack(2)] = count(); exit(); }',
          workload=wl()),
     Case("tp_strncmp_comm_predicate",
-         'tracepoint:syscalls:sys_enter_getpid /strncmp(comm, "cfw", 3) == 0/ { @[comm] = count(); } '
+         'tracepoint:syscalls:sys_enter_getpid /strncmp(comm, "{{COMM}}-x", 6) == 0/ { @[comm] = count(); } '
          + MARKER_EXIT, workload=wl("P:4")),
     Case("end_by_sigint",
-         'tracepoint:syscalls:sys_enter_getpid /comm == "cfwork"/ { @calls = count(); @k[comm] = sum(2); }',
+         'tracepoint:syscalls:sys_enter_getpid /comm == "{{COMM}}"/ { @calls = count(); @k[comm] = sum(2); }',
          workload=wl("P:6", "q"), end="sigint",
          doc="no END probe: bpftrace 0.17 sometimes hangs in epoll_wait when SIGINT meets an END probe"),
 
@@ -217,10 +221,10 @@ CASES: list[Case] = [
     Case("interval_ticks",
          'interval:ms:50 /@i < 3/ { @i++; printf("tick %d\\n", @i); if (@i == 3) { exit(); } }'),
     Case("profile_first_sample",
-         'profile:hz:99 /comm == "cfwork"/ { printf("%s\\n", comm); @[comm] = 1; exit(); }',
+         'profile:hz:99 /comm == "{{COMM}}"/ { printf("%s\\n", comm); @[comm] = 1; exit(); }',
          workload=wl("b:400", "q")),
     Case("software_page_faults",
-         'software:page-faults:1 /comm == "cfwork"/ { @faults = count(); @[comm] = count(); } '
+         'software:page-faults:1 /comm == "{{COMM}}"/ { @faults = count(); @[comm] = count(); } '
          + MARKER_EXIT,
          workload=wl("f:64"), subs=((r"(?m)^(@\S*: )[1-9][0-9]*$", r"\1<N>"),),
          doc="fault counts vary by a few; nonzero counts are masked as <N>"),
@@ -252,7 +256,7 @@ CASES: list[Case] = [
          'BEGIN { printf("hello %d\\n", 5); print(123); print("abc"); print((1, "x")); @m[1] = 2;'
          ' print(@m); time("%H:%M:%S\\n"); exit(); }', flags=("-f", "json"), normalise=("clock",)),
     Case("json_join_and_system",
-         'tracepoint:syscalls:sys_enter_execve /comm == "cfwork"/ { join(args->argv); }'
+         'tracepoint:syscalls:sys_enter_execve /comm == "{{COMM}}"/ { join(args->argv); }'
          ' BEGIN { system("echo sys"); cat("/proc/sys/kernel/ostype"); } ' + MARKER_EXIT,
          flags=("-f", "json", "--unsafe"), workload=wl(f"x:{CFEXEC}:one,two")),
 

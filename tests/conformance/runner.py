@@ -9,6 +9,7 @@ a tracer that hangs is interrupted, then killed.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import threading
@@ -46,26 +47,58 @@ class RunResult:
     extra_pids: list[int] = field(default_factory=list)
 
 
-def substitute(text: str) -> str:
-    """Replace the {{CFWORK}}-style placeholders with built workload paths."""
-    from tests.workloads import build
+class RunNames:
+    """The unique names of one run: the workload's comm and the link cfexec is exec'd through.
 
-    if "{{" not in text:
-        return text
-    for name in ("cfwork", "cfexec"):
-        token = "{{" + name.upper() + "}}"
-        if token in text:
-            text = text.replace(token, str(build.binary(name)))
-    return text.replace("{{BUILD}}", str(BUILD_DIR))
+    They have the length of the canonical names ("cfwork", "cfexec") and use no hex digits, so
+    mapping them back in the output changes nothing else.
+    """
+
+    ALPHABET = "ghjkmnpqrstvwxyz"
+
+    def __init__(self) -> None:
+        pick = lambda: "".join(random.choice(self.ALPHABET) for _ in range(4))  # noqa: E731
+        self.comm = "cf" + pick()
+        self.exec_name = "ce" + pick()
+        self.exec_link: Path | None = None
+
+    def substitute(self, text: str) -> str:
+        """Replace {{CFWORK}}, {{CFEXEC}}, {{BUILD}}, {{COMM}} and {{EXEC}} placeholders."""
+        from tests.workloads import build
+
+        if "{{" not in text:
+            return text
+        if "{{CFWORK}}" in text:
+            text = text.replace("{{CFWORK}}", str(build.binary("cfwork")))
+        if "{{CFEXEC}}" in text:
+            text = text.replace("{{CFEXEC}}", str(self._link(build.binary("cfexec"))))
+        return (text.replace("{{BUILD}}", str(BUILD_DIR)).replace("{{COMM}}", self.comm)
+                .replace("{{EXEC}}", self.exec_name))
+
+    def canonical(self, text: str) -> str:
+        """Map this run's unique names back to "cfwork" / "cfexec"."""
+        return text.replace(self.comm, "cfwork").replace(self.exec_name, "cfexec")
+
+    def _link(self, target: Path) -> Path:
+        if self.exec_link is None:
+            self.exec_link = BUILD_DIR / self.exec_name
+            self.exec_link.unlink(missing_ok=True)
+            self.exec_link.symlink_to(target)
+        return self.exec_link
+
+    def cleanup(self) -> None:
+        if self.exec_link is not None:
+            self.exec_link.unlink(missing_ok=True)
 
 
-def tracer_command(case: Case, tracer: str) -> tuple[list[str], Path | None]:
+def tracer_command(case: Case, tracer: str, names: RunNames) -> tuple[list[str], Path | None]:
     """The argv for `tracer` on `case`, and the -o file it will write (if any)."""
+    substitute = names.substitute
     argv = list(TRACERS[tracer])
     out_file = None
     flags = [substitute(f) for f in case.flags]
     if case.output_file:
-        out_file = BUILD_DIR / "conformance" / f"{case.name}.{tracer}.out"
+        out_file = BUILD_DIR / "conformance" / f"{case.name}.{tracer}.{names.comm}.out"
         out_file.parent.mkdir(parents=True, exist_ok=True)
         if out_file.exists():
             out_file.unlink()
@@ -118,10 +151,18 @@ def filter_stderr(text: str) -> str:
 def run_case(case: Case, tracer: str) -> RunResult:
     """Run `case` under `tracer` ("bpftrace" or "pybpftrace") and capture its output."""
     result = RunResult(tracer=tracer)
+    names = RunNames()
+    try:
+        return _run(case, tracer, names, result)
+    finally:
+        names.cleanup()
+
+
+def _run(case: Case, tracer: str, names: RunNames, result: RunResult) -> RunResult:
     started = time.monotonic()
     try:
-        argv, out_file = tracer_command(case, tracer)
-        workload = [substitute(w) for w in case.workload] if case.workload else None
+        argv, out_file = tracer_command(case, tracer, names)
+        workload = [names.substitute(w) for w in case.workload] if case.workload else None
     except Exception as exc:  # a workload that does not build
         result.problem = f"setup failed: {exc}"
         return result
@@ -146,10 +187,11 @@ def run_case(case: Case, tracer: str) -> RunResult:
         out.join(5)
         err.join(5)
         result.returncode = proc.returncode
-        result.stdout = out.text()
-        result.stderr = filter_stderr(err.text())
-        if out_file is not None:
-            result.output_file = out_file.read_text(errors="backslashreplace") if out_file.exists() else None
+        result.stdout = names.canonical(out.text())
+        result.stderr = names.canonical(filter_stderr(err.text()))
+        if out_file is not None and out_file.exists():
+            result.output_file = names.canonical(out_file.read_text(errors="backslashreplace"))
+            out_file.unlink()
         result.seconds = time.monotonic() - started
     return result
 

@@ -1,11 +1,12 @@
 /* cfwork: the conformance and benchmark workload.
  *
  * Runs a list of operations given on the command line, each making known system calls, so
- * that every tracer sees exactly the same events.  Its comm is "cfwork" (tracers filter on
- * it).  After the last operation it sleeps a little (so printf events drain) and makes the
+ * that every tracer sees exactly the same events.  Its comm is "cfwork", or the name given
+ * by a first N: operation (tracers filter on it).  After the last operation it sleeps a little (so printf events drain) and makes the
  * marker system call getppid(), on which the conformance programs call exit().
  *
  * Operations (one argv word each):
+ *   N:NAME     set the comm to NAME (prctl), so that concurrent runs can be told apart
  *   r:N        read N bytes from /dev/zero (ret N)
  *   z:N        read N bytes from /dev/null (ret 0)
  *   e:N        read N bytes from a closed fd (ret -EBADF)
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -117,6 +119,9 @@ int main(int argc, char **argv)
 		long n = strtol(val, NULL, 10);
 		int fd;
 		switch (op) {
+		case 'N':
+			prctl(PR_SET_NAME, val, 0, 0, 0);
+			break;
 		case 'r':
 			fd = open("/dev/zero", O_RDONLY);
 			if (read(fd, buf, n) < 0)
