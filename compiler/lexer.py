@@ -222,10 +222,13 @@ class Lexer:
         predicate and action block (brace depth)."""
         text, i, n = self.text, self.start, len(self.text)
         header, depth = True, 0
+        skip = _WS_OR_COMMENT.match
         while True:
-            i = self._skip_ws(i)
+            i = skip(text, i).end()
             if i >= n:
                 return
+            if text.startswith("/*", i):
+                raise LexError("unterminated comment", self.pos.span(i, i + 2))
             if header and depth == 0 and _ATTACH_START.match(text, i):
                 tok, i = self._attach_point(i)
                 if not self._after_comma():
@@ -261,9 +264,9 @@ class Lexer:
         return i
 
     def _token(self, kind: str, value, start: int, end: int) -> Token:
+        # No token spans a newline (strings cannot hold a raw one), so the end is on `line`.
         line, col = self.pos.at(start)
-        end_line, end_col = self.pos.at(end)
-        return Token(kind, value, start, line, col, end_line, end_col, end)
+        return Token(kind, value, start, line, col, line, col + (end - start), end)
 
     # ------------------------------------------------------------------ attach points
 
