@@ -524,3 +524,44 @@ def test_hostile_input_is_a_located_error(src):
 
 def test_largest_u64_literal_parses():
     assert expr("18446744073709551615") == I(2**64 - 1)
+
+
+# Programs whose `-d` dump the installed bpftrace 0.17 prints and we must reproduce.
+LIVE_DUMPS = [
+    'BEGIN { $x = $#; unroll(2) { @a = 1 } delete(@m[1]); print(@m, 3, 100); clear(@m); }',
+    't:syscalls:sys_enter_execve { @[args->argv[1], str(args->filename, 8)] = count(); '
+    'printf("%s %-6d %x\\n", comm, pid, 0x10); }',
+    'BEGIN { $t = ((1, 2), "x"); $a = $t.0.1; @x = !@y; @z = ~(1 + 2); @w = -(@x * 2); }',
+    'BEGIN { @ = (int16)-1; @b = (uint64 *)curtask; @c = *(uint8 *)arg0; }',
+    'BEGIN { $x = 1; $x *= 2; $x /= 3; $x %= 4; $x &= 5; $x |= 6; $x ^= 7; $x <<= 1; }',
+    'profile:hz:99 /cpu == 0/ { @[kstack] = count(); } interval:s:1 { print(@); clear(@); }',
+    'BEGIN { @x = "abc\\n\\t\\"\\\\"; @y = "%d%%"; @z = ""; }',
+    'BEGIN { @x = 1 == 2 ? "yes" : "no"; @y = 1 ? 2 ? 3 : 4 : 5; }',
+    'BEGIN { $p = (struct task_struct *)curtask; @ = $p->parent->pid; }',
+    'k:vfs_read+8, kr:vfs_read { @ = retval; }',
+    'struct foo { int a; } BEGIN { $x = (struct foo *)0; @ = $x->a; }',
+    'software:page-faults:100, hardware:cycles:1000000 { @ = count(); }',
+    't:sched:sched_switch { @[args->prev_comm] = hist(args->prev_pid); '
+    '@l = lhist(args->prev_pid, 0, 100, 10); }',
+]
+
+
+def _bpftrace_dump(src: str) -> str:
+    import subprocess
+    out = subprocess.run(["bpftrace", "-d", "-e", src], capture_output=True, text=True,
+                         timeout=60)
+    text = out.stdout + out.stderr
+    banner = "AST after: parser\n-------------------\n"
+    assert banner in text, text
+    dump = text.split(banner, 1)[1]
+    head, program = dump.split("Program\n", 1)        # head: the C definitions, if any
+    return head + "Program\n" + program.split("\n\n", 1)[0] + "\n"
+
+
+@pytest.mark.bpftrace
+@pytest.mark.parametrize("src", LIVE_DUMPS)
+def test_ast_dump_matches_installed_bpftrace(src):
+    import shutil
+    if shutil.which("bpftrace") is None:
+        pytest.skip("bpftrace not installed")
+    assert format_ast(parse(src)) == _bpftrace_dump(src)
