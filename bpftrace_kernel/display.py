@@ -58,8 +58,9 @@ def render_map_text(snapshot, top: int = 0, div: int = 0) -> str:
 
 
 def map_bundle(snapshot, text: str, top: int = 0, div: int = 0,
-               rich: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(data, metadata) for one printed map: text/plain is exactly `text`."""
+               rich: bool = True, plot: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(data, metadata) for one printed map: text/plain is exactly `text`.  `plot=False`
+    leaves out the PNG (JupyterLab prefers the HTML anyway; plots cost ~0.2 s each)."""
     data: dict[str, Any] = {"text/plain": text}
     metadata: dict[str, Any] = {}
     if not rich or snapshot is None:
@@ -67,7 +68,7 @@ def map_bundle(snapshot, text: str, top: int = 0, div: int = 0,
     page = _render_html(snapshot, top, div)
     if page:
         data["text/html"] = page
-    png = _render_png(snapshot, top, div)
+    png = _render_png(snapshot, top, div) if plot else None
     if png:
         data["image/png"] = base64.b64encode(png).decode("ascii")
     record = _render_json(snapshot, top, div)
@@ -78,14 +79,15 @@ def map_bundle(snapshot, text: str, top: int = 0, div: int = 0,
 
 
 def snapshot_bundle(snapshot, rich: bool = True) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
-    """Bundle for a live view of a map read while the trace runs (None if it cannot be
-    rendered: the live view is skipped, the final print still comes from the engine)."""
+    """Bundle for a live view of a map read while the trace runs: text, HTML, no plot (the
+    final print has the plot).  None if it cannot be rendered: the live view is skipped,
+    the final print still comes from the engine."""
     try:
         text = render_map_text(snapshot)
     except Exception:
         log.exception("text rendering of %s failed", getattr(snapshot, "name", "?"))
         return None
-    return map_bundle(snapshot, text, rich=rich)
+    return map_bundle(snapshot, text, rich=rich, plot=False)
 
 
 # ---------------------------------------------------------------------------------------

@@ -255,7 +255,9 @@ class CellRun:
                     next_flush = now + FLUSH_INTERVAL
                 if now >= next_live:
                     self._live_update(trace)
-                    next_live = now + LIVE_INTERVAL
+                    # rendering big maps is not free: never spend more than ~1/3 of the time on it
+                    spent = time.monotonic() - now
+                    next_live = now + max(LIVE_INTERVAL, 3 * spent)
                 wake.clear()
                 timeout = FLUSH_INTERVAL
                 if self.status.remaining is not None:
