@@ -166,3 +166,18 @@ def test_unsafe_and_json_format_options(kernel):
              if m["content"]["data"]["text/plain"].startswith('{"type": "map"')]
     assert json.loads(shown[0]["text/plain"]) == {"type": "map", "data": {"@a": 1}}
     assert "text/html" not in shown[0]
+
+
+def test_printf_flood_is_capped_batched_and_spooled(kernel):
+    _, kc = kernel
+    code = '%%trace -d 1.5 --max-lines 200\ntracepoint:raw_syscalls:sys_enter { printf("%s %d\\n", comm, pid); }'
+    reply, msgs = run_cell(kc, code, timeout=60)
+    assert reply["status"] == "ok"
+    assert stream_text(msgs).count("\n") == 200
+    assert len(of_type(msgs, "stream")) < 20
+    note = stream_text(msgs, "stderr")
+    assert "200 lines shown" in note
+    spool = note.split("spooled to ")[1].split(",")[0]
+    spooled = int(note.split(" spooled")[0].rsplit(", ", 1)[1].replace(",", ""))
+    with open(spool) as f:
+        assert sum(1 for _ in f) == spooled > 0
