@@ -57,6 +57,7 @@ INTERNAL_MAP_FILLERS = {
 }
 
 _NEW, _STARTED, _STOPPED, _CLOSED = "new", "started", "stopped", "closed"
+_ACTION_ID = struct.Struct("<Q")
 
 
 class Session:
@@ -74,7 +75,6 @@ class Session:
         self._ring: Optional[RingBuffer] = None
         self._epoll: Optional[select.epoll] = None
         self._closer = None                     # ThreadPoolExecutor for slow detaches
-        self._closing: list = []                # its futures
         self._exited = False
         self._decoder = Decoder(program, self._read_stack)
 
@@ -91,7 +91,7 @@ class Session:
             self._run_special("BEGIN")
             self._attach_probes()
         except BaseException:
-            self._release(wait=True)
+            self._release()
             raise
 
     def _create_maps(self, obj: ElfObject) -> None:
@@ -177,7 +177,7 @@ class Session:
         """Decode and act on records in order; `only`: keep just these action ids."""
         out: list[ev.Event] = []
         for data in records:
-            if only is not None and data[:8] and struct.unpack_from("<Q", data)[0] not in only:
+            if only is not None and len(data) >= 8 and _ACTION_ID.unpack_from(data)[0] not in only:
                 continue
             item = self._decoder.record(data)
             if item is None:
@@ -282,14 +282,16 @@ class Session:
             if self._closer is None:
                 self._closer = ThreadPoolExecutor(max_workers=4,
                                                   thread_name_prefix="bpftrace-detach")
-            self._closing.extend(self._closer.submit(att.close) for att in slow)
+            for att in slow:
+                self._closer.submit(att.close)
 
     def _close_programs(self) -> None:
         progs, self._progs = self._progs, {}
         for fd in progs.values():
             close(fd)
 
-    def _release(self, wait: bool) -> None:
+    def _release(self) -> None:
+        """Close every fd; waits for the background detaches."""
         self._detach()
         self._close_programs()
         if self._ring is not None:
@@ -302,20 +304,13 @@ class Session:
         self._maps.clear()
         self._data_maps.clear()
         if self._closer is not None:
-            self._closer.shutdown(wait=wait)
+            self._closer.shutdown(wait=True)
             self._closer = None
-        self._closing.clear()
         self._state = _CLOSED
 
     def close(self) -> None:
-        if self._state == _CLOSED:
-            return
-        self._release(wait=True)
-
-    def wait_detached(self) -> None:
-        """Block until the background perf event closes have finished."""
-        for f in list(self._closing):
-            f.result()
+        if self._state != _CLOSED:
+            self._release()
 
     def __enter__(self) -> "Session":
         return self
