@@ -31,23 +31,18 @@ EVENT_SOURCES = "/sys/bus/event_source/devices"
 
 @dataclass
 class Attachment:
-    """Kernel objects holding one program on one target: BPF links (closing one detaches the
-    program at once) and the perf event fds they sit on."""
+    """Kernel objects holding one program on one target: BPF links and the perf event fds
+    they sit on.  Closing them detaches the program."""
     probe: str
     fds: list[int] = field(default_factory=list)
     links: list[int] = field(default_factory=list)
-    slow_close: bool = False     # tracepoint-style perf events: closing waits for RCU (40-160 ms)
-
-    def detach(self) -> None:
-        """Stop the program from running (fast); the perf fds may stay open until close()."""
-        links, self.links = self.links, []
-        for fd in links:
-            close(fd)
+    # tracepoint-style perf events: detaching waits for an RCU grace period (30-160 ms each)
+    slow_close: bool = False
 
     def close(self) -> None:
-        self.detach()
+        links, self.links = self.links, []
         fds, self.fds = self.fds, []
-        for fd in fds:
+        for fd in links + fds:
             close(fd)
 
 
@@ -102,10 +97,7 @@ def _link_perf_event(prog_fd: int, perf_fd: int) -> Optional[int]:
 
 def _perf_attach(probe: str, prog_fd: int, attr: PerfEventAttr, pid: int, cpus,
                  slow_close: bool = False) -> Attachment:
-    """perf_event_open on each CPU, a BPF link (or PERF_EVENT_IOC_SET_BPF) on each, ENABLE.
-
-    Through a link the program detaches as soon as the link closes, so stop() can run END
-    right away while the slow perf event closes happen in the background."""
+    """perf_event_open on each CPU, a BPF link (or PERF_EVENT_IOC_SET_BPF) on each, ENABLE."""
     att = Attachment(probe, slow_close=slow_close)
     attr.size = PERF_ATTR_SIZE_VER8
     attr.flags |= PERF_ATTR_FLAG_DISABLED
