@@ -52,7 +52,8 @@ def _u64(buf: bytes, off: int) -> int:
 
 
 def c_string(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    """A NUL-terminated (or NUL-padded) C string; undecodable bytes kept as surrogates."""
+    return raw.partition(b"\0")[0].decode("utf-8", "surrogateescape")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -119,7 +120,6 @@ class Decoder:
     def __init__(self, program: CompiledProgram, read_stack: Optional[StackReader] = None):
         self.program = program
         self.read_stack = read_stack
-        self.actions = {a.id: a for a in program.actions}
         self._plans = {a.id: _RecordPlan(self, a) for a in program.actions}
 
     # values ----------------------------------------------------------
@@ -248,7 +248,7 @@ class _RecordPlan:
                 convs.append(None)
             else:
                 fmt += f"{t.size}s"
-                convs.append(_c_string_bytes if t.kind == Kind.STRING else
+                convs.append(c_string if t.kind == Kind.STRING else
                              functools.partial(decoder.value, t))
             pos = off + t.size
         self.struct = struct.Struct(fmt)
@@ -265,9 +265,6 @@ class _RecordPlan:
             vals = tuple(vals)
         return self.build(self.action, vals)
 
-
-def _c_string_bytes(raw: bytes) -> str:
-    return raw.partition(b"\0")[0].decode("utf-8", "surrogateescape")
 
 
 # ---------------------------------------------------------------- value decoders per Kind
