@@ -451,6 +451,7 @@ class BpftraceKernel(Kernel):
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.wake: asyncio.Event = asyncio.Event()
         self._trace_lock = threading.Lock()
+        self._current: Optional[CellRun] = None
         self.catalog = completion.ProbeCatalog()
         self._setup_comms()
         threading.Thread(target=self._warm_up, name="bpftrace-warm-up", daemon=True).start()
@@ -562,9 +563,19 @@ class BpftraceKernel(Kernel):
             self.wake = asyncio.Event()
             self._stop.clear()
             self.stop_reason = ""
-            return await CellRun(self, request).run()
+            self._current = CellRun(self, request)
+            return await self._current.run()
         finally:
+            self._current = None
             self._trace_lock.release()
+
+    async def do_shutdown(self, restart):
+        """A `--cmd` child lives in its own session: it must not outlive the kernel (the
+        probes go away with our file descriptors)."""
+        run = self._current
+        if run is not None and run.child is not None:
+            run.child.terminate()
+        return {"status": "ok", "restart": restart}
 
     # ------------------------------------------------------------------ completion & co
     async def do_complete(self, code, cursor_pos):

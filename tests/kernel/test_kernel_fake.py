@@ -254,3 +254,28 @@ def test_interrupt_while_compiling_fails_the_cell_with_keyboardinterrupt(kernel)
     assert not of_type(msgs, "display_data")
     reply, _ = run_cell(kc, fake({"special": True}, body="BEGIN { }"))
     assert reply["status"] == "ok"
+
+
+def test_shutdown_during_a_traced_command_kills_the_command(tmp_path):
+    km, kc = start_new_kernel(kernel_name=FAKE, startup_timeout=60)
+    marker = tmp_path / "child.pid"
+    try:
+        kc.execute(fake({}, magic=f"%%trace -c \"sh -c 'echo $$ > {marker}; sleep 60'\""))
+        deadline = time.monotonic() + 20
+        while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pid = int(marker.read_text())
+        os.kill(pid, 0)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the traced command outlived the kernel")
