@@ -288,7 +288,9 @@ class Lexer:
                 if not m:
                     break
                 i = m.end()
-        return self._token("ATTACH_POINT", text[start:i], start, i), i
+        raw = text[start:i]
+        kind = KEYWORDS.get(raw, "ATTACH_POINT")     # `} else {`: bpftrace sees the keyword
+        return self._token(kind, raw, start, i), i
 
     def _attach_quoted(self, i: int) -> int:
         m = re.compile(r'"(?:[^"\\\n]|\\.)*"').match(self.text, i)

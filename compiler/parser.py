@@ -145,7 +145,9 @@ def _syntax_error(err, lexer: Lexer, positions: Positions) -> tuple[str, Span]:
         return "unexpected end of file, expected {", Span(
             first_line, 1, first_line, max(2, len(lexer.text.split("\n", 1)[0]) + 1))
     if tok.type == "$END":
-        span = token_span(last) if last is not None else positions.span(0, 0)
+        # bison puts end of file after trailing blanks, else on the last token
+        end = len(lexer.text)
+        span = token_span(last) if last.end_pos == end else positions.span(end, end)
     else:
         span = _tok_span(tok)
     if tok.type == "$END" and last is not None and last.type == "ATTACH_POINT":
