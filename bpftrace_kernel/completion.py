@@ -198,6 +198,27 @@ def complete(code: str, cursor_pos: int, catalog: ProbeCatalog) -> tuple[list[st
     return matches[:MAX_MATCHES], start, cursor_pos
 
 
+def kind_of(match: str) -> str:
+    """The type JupyterLab shows next to a completion (its `_jupyter_types_experimental`)."""
+    if match.startswith("%"):
+        return "magic"
+    if match.startswith("@"):
+        return "instance"       # maps: global state
+    if match.startswith("$"):
+        return "param"
+    if ":" in match or match in SPECIAL_PROBES:
+        return "path"
+    if match in KEYWORDS:
+        return "keyword"
+    try:
+        from bpftrace_compiler.builtins import registry
+    except Exception:
+        return "text"
+    if match in registry.FUNCTIONS:
+        return "function"
+    return "instance" if match in registry.BUILTINS else "text"
+
+
 def _complete_magic(line: str, cursor_pos: int) -> tuple[list[str], int, int]:
     stripped = line.lstrip()
     word = line.rsplit(" ", 1)[-1]

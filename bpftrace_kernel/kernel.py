@@ -581,8 +581,9 @@ class BpftraceKernel(Kernel):
     async def do_complete(self, code, cursor_pos):
         cursor_pos = len(code) if cursor_pos is None else cursor_pos
         matches, start, end = completion.complete(code, cursor_pos, self.catalog)
+        types = [{"start": start, "end": end, "text": m, "type": completion.kind_of(m)} for m in matches]
         return {"status": "ok", "matches": matches, "cursor_start": start,
-                "cursor_end": end, "metadata": {}}
+                "cursor_end": end, "metadata": {"_jupyter_types_experimental": types}}
 
     async def do_inspect(self, code, cursor_pos, detail_level=0, omit_sections=()):
         cursor_pos = len(code) if cursor_pos is None else cursor_pos

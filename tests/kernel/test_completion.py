@@ -93,3 +93,10 @@ def test_is_complete(code, status):
 
 def test_is_complete_indents_per_open_block():
     assert c.is_complete("BEGIN { if (1) {") == ("incomplete", "        ")
+
+
+def test_completion_types_for_frontend_icons():
+    assert c.kind_of("tracepoint:sched:") == "path" and c.kind_of("BEGIN") == "path"
+    assert c.kind_of("@reads") == "instance" and c.kind_of("$x") == "param"
+    assert c.kind_of("%%trace") == "magic" and c.kind_of("while") == "keyword"
+    assert c.kind_of("printf") == "function" and c.kind_of("pid") == "instance"
