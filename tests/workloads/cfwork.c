@@ -23,6 +23,12 @@
  *   q          skip the final settle sleep and marker
  *   Q          make the marker call now (for rate loops that continue afterwards)
  *   R:N:RATE   N write(2) calls of 8 bytes to /dev/null at RATE calls per second (0 = max)
+ *   Z:N        N reads of 64 bytes from one /dev/zero fd (benchmark load)
+ *   O:N        N openat("/dev/null") + close (benchmark load)
+ *   K:N        getpgid(1000000 + i) for i in 0..N-1: N distinct syscall arguments (map fill)
+ *   T:MS       forever: one read, openat, getpid and cf_work call every MS ms (a ticker that
+ *              gives every benchmark probe a first event soon after it attaches)
+ *   D          print CLOCK_MONOTONIC seconds on stderr (a timestamp for the benchmarks)
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -193,6 +199,43 @@ int main(int argc, char **argv)
 		case 'Q':
 			syscall(SYS_getppid);
 			break;
+		case 'Z':
+			fd = open("/dev/zero", O_RDONLY);
+			for (long k = 0; k < n; k++)
+				if (read(fd, buf, 64) < 0)
+					break;
+			close(fd);
+			break;
+		case 'O':
+			for (long k = 0; k < n; k++) {
+				fd = openat(AT_FDCWD, "/dev/null", O_RDONLY);
+				if (fd >= 0)
+					close(fd);
+			}
+			break;
+		case 'K':
+			for (long k = 0; k < n; k++)
+				syscall(SYS_getpgid, 1000000 + k);
+			break;
+		case 'T':
+			fd = open("/dev/zero", O_RDONLY);
+			for (long k = 0;; k++) {
+				if (read(fd, buf, 64) < 0)
+					break;
+				int tmp = openat(AT_FDCWD, "/dev/null", O_RDONLY);
+				if (tmp >= 0)
+					close(tmp);
+				syscall(SYS_getpid);
+				cf_outer(k);
+				sleep_ms(n);
+			}
+			break;
+		case 'D': {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			fprintf(stderr, "%ld.%09ld\n", (long)ts.tv_sec, ts.tv_nsec);
+			break;
+		}
 		case 'R': {
 			char *colon = strchr(val, ':');
 			rate_writes(n, colon ? strtol(colon + 1, NULL, 10) : 0);
