@@ -372,8 +372,9 @@ class Btf:
         params, variadic = [], False
         for i in range(t.vlen):
             name_off, ptype = struct.unpack_from("<II", self.data, base + 8 * i)
-            if ptype == 0 and name_off == 0:
-                variadic = True
+            if ptype == 0 and i == t.vlen - 1:
+                # a trailing void is `...`, except that a lone void means "no arguments"
+                variadic = i > 0
                 continue
             params.append(Param(self.string(name_off) if name_off else "", ptype))
         return FuncProto(name, tuple(params), t.size_or_type, variadic)
@@ -396,9 +397,10 @@ class Btf:
         """The argument lines of `bpftrace -lv kfunc:<func>`: `struct file * file`, ...,
         then `ssize_t retval` (none for a void function), as libbpf's btf_dump spells them."""
         proto = self.func_proto(func)
-        lines = [f"{self.type_to_c(p.type_id)} {p.name}" for p in proto.params if p.name]
+        lines = [f"{self.type_to_c(p.type_id, dump_names=True)} {p.name}"
+                 for p in proto.params if p.name]
         if proto.return_type:
-            lines.append(f"{self.type_to_c(proto.return_type)} retval")
+            lines.append(f"{self.type_to_c(proto.return_type, dump_names=True)} retval")
         return lines
 
     def parse_type(self, text: str) -> T.SizedType:
@@ -422,45 +424,172 @@ class Btf:
 
     # ---- C spelling
 
-    def type_to_c(self, type_id: int, declarator: str = "") -> str:
-        """C spelling of a type, as bpftrace prints it in listings: "struct task_struct *",
-        "const char *", "unsigned int", "char[16]", "int (*)(void *)"."""
+    def type_to_c(self, type_id: int, declarator: str = "", dump_names: bool = False) -> str:
+        """C spelling of a type, as bpftrace prints it in listings (libbpf's btf_dump rules):
+        "struct task_struct *", "const char *", "char[16]", "void (*)(void *)",
+        "struct page * (*alloc)(gfp_t)".  With `dump_names`, a struct/union/enum/typedef name
+        that several BTF types share gets btf_dump's `___2`, `___3` suffix by type id order."""
         t = self.type(type_id)
         k = t.kind
+        name = self._dump_name(type_id) if dump_names else t.name
         if k == UNKN:
             return _join("void", declarator)
         if k in (INT, FLOAT, TYPEDEF):
-            return _join(t.name, declarator)
+            return _join(name, declarator)
         if k in (STRUCT, UNION, ENUM, ENUM64):
             tag = "union" if k == UNION else "enum" if k in (ENUM, ENUM64) else "struct"
-            return _join(f"{tag} {t.name}" if t.name else f"{tag} (anon)", declarator)
+            return _join(f"{tag} {name}" if name else f"{tag} (anon)", declarator)
         if k == FWD:
-            return _join(f"{'union' if t.kind_flag else 'struct'} {t.name}", declarator)
+            return _join(f"{'union' if t.kind_flag else 'struct'} {name}", declarator)
         if k == PTR:
-            target = self.type(t.size_or_type)
-            inner = "*" + declarator
-            if target.kind in (ARRAY, FUNC_PROTO):
+            # btf_dump writes " (" before a parenthesised declarator, hence `char * (*f)()`
+            inner = "* " + declarator if declarator.startswith("(") else "*" + declarator
+            if self.type(t.size_or_type).kind in (ARRAY, FUNC_PROTO):
                 inner = f"({inner})"
-            return self.type_to_c(t.size_or_type, inner if declarator else inner)
+            return self.type_to_c(t.size_or_type, inner, dump_names)
         if k in _MODIFIERS:
-            inner = self.type(t.size_or_type)
-            if inner.kind == PTR:   # `char * const`: qualifier goes after the star
-                return self.type_to_c(t.size_or_type, f" {_MODIFIERS[k]}{_sp(declarator)}")
-            return f"{_MODIFIERS[k]} {self.type_to_c(t.size_or_type, declarator)}"
+            if self.type(t.size_or_type).kind == PTR:   # `char * const`: after the star
+                return self.type_to_c(t.size_or_type, f" {_MODIFIERS[k]}{_sp(declarator)}",
+                                      dump_names)
+            inner_c = self.type_to_c(t.size_or_type, declarator, dump_names)
+            # `const` on an array of const elements is written once, as btf_dump does
+            return inner_c if inner_c.startswith(_MODIFIERS[k] + " ") else \
+                f"{_MODIFIERS[k]} {inner_c}"
         if k == TYPE_TAG:
-            return self.type_to_c(t.size_or_type, declarator)
+            return self.type_to_c(t.size_or_type, declarator, dump_names)
         if k == ARRAY:
             elem, _, n = self.array_info(type_id)
-            return self.type_to_c(elem, f"{declarator}[{n}]")
+            return self.type_to_c(elem, f"{declarator}[{n}]", dump_names)
         if k == FUNC_PROTO:
             proto = self._proto(type_id)
-            args = [self.type_to_c(p.type_id) for p in proto.params] or ["void"]
+            args = [self.type_to_c(p.type_id, "", dump_names) for p in proto.params]
             if proto.variadic:
                 args.append("...")
-            return self.type_to_c(proto.return_type, f"{declarator}({', '.join(args)})")
+            return self.type_to_c(proto.return_type, f"{declarator}({', '.join(args)})",
+                                  dump_names)
         if k in (FUNC, VAR):
-            return self.type_to_c(t.size_or_type, declarator or t.name)
+            return self.type_to_c(t.size_or_type, declarator or t.name, dump_names)
         return _join(t.name, declarator)
+
+    def _dump_name(self, type_id: int) -> str:
+        """libbpf btf_dump's unique name: struct/union/enum share one namespace, typedefs
+        another; forward declarations and empty enums keep their plain name."""
+        names = self.__dict__.get("_dump_names")
+        if names is None:
+            names, seen = {}, {}
+            for tid in range(1, len(self._offsets)):
+                name_off, info = struct.unpack_from("<II", self.data, self._offsets[tid])
+                kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+                if not name_off or kind not in (STRUCT, UNION, ENUM, ENUM64, TYPEDEF) or \
+                        (kind in (ENUM, ENUM64) and not vlen):
+                    continue
+                key = (kind == TYPEDEF, self.string(name_off))
+                seen[key] = seen.get(key, 0) + 1
+                if seen[key] > 1:
+                    names[tid] = f"{key[1]}___{seen[key]}"
+            self.__dict__["_dump_names"] = names
+        return names.get(type_id) or self.type(type_id).name
+
+    def c_definition(self, type_or_name) -> str:
+        """The C definition `bpftrace -lv 'struct task_struct'` prints, as libbpf's btf_dump
+        writes it: tab indentation, anonymous members inline, `name: N` bitfields, explicit
+        `long: 64;` padding where natural alignment would not reproduce the layout, and
+        `__attribute__((packed))`.  Ends with `};` and a newline."""
+        tid = self.resolve(self._id(type_or_name, (STRUCT, UNION)))
+        t = self.type(tid)
+        if t.kind in (ENUM, ENUM64):
+            return self._enum_def(tid, 0) + ";\n"
+        if t.kind not in (STRUCT, UNION):
+            raise BtfError(f"{self.type_to_c(tid)} is not a struct, union or enum")
+        return self._struct_def(tid, 0) + ";\n"
+
+    def align_of(self, type_id: int) -> int:
+        """libbpf's btf__align_of: natural alignment, 1 for packed structs."""
+        t = self.type(type_id)
+        if t.kind in (INT, ENUM, ENUM64, FLOAT):
+            return min(8, t.size_or_type)
+        if t.kind == PTR:
+            return 8
+        if t.kind in _SKIPPED:
+            return self.align_of(t.size_or_type)
+        if t.kind == ARRAY:
+            return self.align_of(self.array_info(type_id)[0])
+        if t.kind in (STRUCT, UNION):
+            best = 1
+            for m in self.raw_members(type_id):
+                a = self.align_of(m.type_id)
+                best = max(best, a)
+                if not m.bitfield_size and m.bit_offset % (8 * a):
+                    return 1
+            return 1 if t.size_or_type % best else best
+        return 1
+
+    def _is_packed(self, tid: int) -> bool:
+        t = self.type(tid)
+        best = 1
+        for m in self.raw_members(tid):
+            a = self.align_of(m.type_id)
+            if a and not m.bitfield_size and m.bit_offset % (8 * a):
+                return True
+            best = max(best, a)
+        return t.size_or_type % best != 0
+
+    def _struct_def(self, tid: int, lvl: int) -> str:
+        t = self.type(tid)
+        is_struct = t.kind == STRUCT
+        packed = is_struct and self._is_packed(tid)
+        name = self._dump_name(tid) if t.name else ""
+        out = [f"{'struct' if is_struct else 'union'}{' ' + name if name else ''} {{"]
+        off, prev_bitfield = 0, False
+        for m in self.raw_members(tid):
+            m_align = 1 if packed else self.align_of(m.type_id)
+            out.append(_bit_padding(off, m.bit_offset, m_align,
+                                    prev_bitfield and m.bitfield_size != 0, lvl + 1))
+            out.append("\n" + "\t" * (lvl + 1) + self._member_decl(m.type_id, m.name, lvl + 1))
+            if m.bitfield_size:
+                out.append(f": {m.bitfield_size}")
+                off, prev_bitfield = m.bit_offset + m.bitfield_size, True
+            else:
+                off, prev_bitfield = m.bit_offset + 8 * self.sizeof(m.type_id), False
+            out.append(";")
+        if is_struct:
+            out.append(_bit_padding(off, t.size_or_type * 8, self.align_of(tid), False,
+                                    lvl + 1))
+        out.append(("\n" + "\t" * lvl + "}") if t.vlen or t.size_or_type else "}")
+        if packed:
+            out.append(" __attribute__((packed))")
+        return "".join(out)
+
+    def _enum_def(self, tid: int, lvl: int) -> str:
+        t = self.type(tid)
+        head = f"enum{' ' + self._dump_name(tid) if t.name else ''}"
+        if not t.vlen:
+            return head
+        body = "".join(f"\n{chr(9) * (lvl + 1)}{n} = {v}," for n, v in self.enum_values(tid).items())
+        return f"{head} {{{body}\n{chr(9) * lvl}}}"
+
+    def _member_decl(self, type_id: int, name: str, lvl: int) -> str:
+        """A member declaration; anonymous struct/union/enum types are written out inline."""
+        base, decl, quals = type_id, name, ""
+        while True:                      # find the innermost type under arrays/pointers
+            t = self.type(base)
+            if t.kind in _MODIFIERS and not quals.startswith(_MODIFIERS[t.kind]):
+                quals, base = f"{quals}{_MODIFIERS[t.kind]} ", t.size_or_type
+            elif t.kind == ARRAY:
+                elem, _, n = self.array_info(base)
+                decl, base = f"{decl}[{n}]", elem
+            elif t.kind == PTR and self.type(t.size_or_type).kind in (STRUCT, UNION, ENUM,
+                                                                       ENUM64) \
+                    and not self.type(t.size_or_type).name:
+                decl, base = f"*{decl}", t.size_or_type
+            else:
+                break
+        t = self.type(base)
+        if t.kind in (STRUCT, UNION, ENUM, ENUM64) and not t.name:
+            inline = self._struct_def(base, lvl) if t.kind in (STRUCT, UNION) else \
+                self._enum_def(base, lvl)
+            return f"{quals}{inline} {decl}" if decl else quals + inline
+        return self.type_to_c(type_id, name, dump_names=True)
 
     # ---- bpftrace types
 
@@ -591,3 +720,37 @@ def load_vmlinux_btf(path: str = VMLINUX) -> Btf:
     if btf is None:
         btf = _LOADED[path] = load_btf(path)
     return btf
+
+
+def _bit_padding(cur: int, nxt: int, next_align: int, in_bitfield: bool, lvl: int) -> str:
+    """libbpf btf_dump's explicit padding between struct members (bit offsets): pick the
+    largest of long/int/short/char that reaches an aligned boundary, mark it with `type: 0`
+    (or the bit count inside bitfields) when the compiler would not align there by itself,
+    then fill the rest of the gap with `type: bits;` members."""
+    pads = (("long", 64), ("int", 32), ("short", 16), ("char", 8))
+    if cur >= nxt:
+        return ""
+    out = []
+    pfx = "\t" * lvl
+    pad_type, pad_bits, new_off = pads[-1][0], pads[-1][1], 0
+    for pad_type, pad_bits in pads:
+        new_off = -(-cur // pad_bits) * pad_bits
+        if new_off <= nxt:
+            break
+    if cur < new_off <= nxt:
+        if in_bitfield or (new_off == nxt and -(-cur // (next_align * 8)) * next_align * 8
+                           != new_off) or (new_off != nxt and nxt - new_off <= new_off - cur):
+            out.append(f"\n{pfx}{pad_type}: {new_off - cur if in_bitfield else 0};")
+        cur = new_off
+    while cur != nxt:
+        bits = min(nxt - cur, pad_bits)
+        if bits == pad_bits:
+            out.append(f"\n{pfx}{pad_type}: {pad_bits};")
+            cur += bits
+            continue
+        for small_type, small_bits in reversed(pads):
+            if small_bits >= bits:
+                out.append(f"\n{pfx}{small_type}: {bits};")
+                cur += bits
+                break
+    return "".join(out)

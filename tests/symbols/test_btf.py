@@ -193,6 +193,10 @@ def synth():
     ids["tag"] = b.add(B.DECL_TAG, "user", st=ids["s"], extra=struct.pack("<i", 1))
     ids["ttag"] = b.add(B.TYPE_TAG, "percpu", st=ids["int"])
     ids["parr"] = b.add(B.PTR, st=ids["iarr"])
+    ids["packed"] = b.add(B.STRUCT, "p", vlen=2, st=5, extra=struct.pack(
+        "<IIIIII", b.s("c"), ids["char"], 0, b.s("i"), ids["int"], 8))
+    ids["noargs"] = b.add(B.FUNC_PROTO, vlen=1, st=ids["pcc"], extra=struct.pack("<II", 0, 0))
+    ids["pnoargs"] = b.add(B.PTR, st=ids["noargs"])
     return B.Btf(b.blob()), ids
 
 
@@ -261,3 +265,39 @@ def test_truncated_synthetic_blob(synth):
     btf, _ids = synth
     with pytest.raises(B.BtfError, match="truncated"):
         B.Btf(btf.data[:-5])
+
+
+def _lv_blocks(pattern: str) -> list[str]:
+    out = subprocess.run(["bpftrace", "-lv", pattern], capture_output=True, text=True,
+                         timeout=60).stdout
+    return [blk.strip("\n") for blk in out.split("\n\n") if "{" in blk]
+
+
+@needs_vmlinux
+@pytest.mark.bpftrace
+@pytest.mark.parametrize("pattern", ["struct s*", "struct task_struct", "struct acpi_dma",
+                                     "struct vm_fault"])
+def test_struct_definitions_match_bpftrace_lv(vmlinux, pattern):
+    """`bpftrace -lv 'struct ...'` text (libbpf btf_dump) reproduced byte for byte: padding
+    members, bitfields, inline anonymous members, function pointers, ___N duplicate names."""
+    blocks = _lv_blocks(pattern)
+    assert blocks, f"bpftrace printed no definitions for {pattern}"
+    for blk in blocks:
+        kind, name = blk.split(" {", 1)[0].split(" ", 1)
+        base = re.sub(r"___\d+$", "", name)
+        ids = [t for t in vmlinux.find_all(base) if vmlinux.type(t).kind_name == kind
+               and vmlinux._dump_name(t) == name]
+        assert ids, name
+        assert vmlinux.c_definition(ids[0]) == blk + "\n"
+
+
+def test_synthetic_c_definitions(synth):
+    btf, ids = synth
+    assert btf.c_definition("struct s") == (
+        "struct s {\n\tint a;\n\tunsigned char f1: 3;\n\tunsigned char f2: 5;\n"
+        "\tchar name[8];\n\tunion {\n\t\tint u1;\n\t\tint u2;\n\t};\n};\n")
+    assert btf.c_definition("struct p") == \
+        "struct p {\n\tchar c;\n\tint i;\n} __attribute__((packed));\n"
+    assert btf.c_definition("enum color") == "enum color {\n\tRED = -1,\n\tBLUE = 7,\n};\n"
+    # a lone void parameter means "no arguments"; a pointer return keeps btf_dump's space
+    assert btf.type_to_c(ids["pnoargs"], "get") == "const char * (*get)()"
