@@ -22,7 +22,7 @@ from typing import Optional
 from bpftrace_compiler.artifact import MapSpec
 from bpftrace_compiler.diagnostics import CompileError, Diagnostics
 from bpftrace_compiler.source import Source, Span
-from bpftrace_compiler.types import Int, Kind, Simple, Str
+from bpftrace_compiler.types import Kind, Simple, Str
 from bpftrace_loader.values import MapSnapshot
 
 ATTACHED: set[int] = set()      # ids of fake traces started and not closed (for leak checks)
@@ -176,4 +176,4 @@ class Trace:
                 pass
 
 
-__all__ = ["CompileError", "MapOut", "RunOptions", "TextOut", "Trace", "TraceError", "Int"]
+__all__ = ["CompileError", "MapOut", "RunOptions", "TextOut", "Trace", "TraceError"]
