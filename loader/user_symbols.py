@@ -1,12 +1,12 @@
 """User-space address symbolisation for ustack frames and usym(), per process.
 
-Owns reading a process's executable mappings (/proc/PID/maps), the function symbols of each
-mapped object (read through /proc/PID/root, or /proc/PID/map_files for deleted files, with
-separate debug files found by build id), the load bias of PIE executables and shared
-objects (address -> file offset -> link-time address via PT_LOAD), /tmp/perf-PID.map JIT
-maps, and a per-pid cache: `remember(pid)` while a process runs keeps its stacks resolvable
-after it exits.  Frame text follows bpftrace 0.17's resolve_usym.  Imports no compiler
-module (the loader's rule), so it carries its own small ELF64 symbol reader.
+Owns reading a process's executable mappings (/proc/PID/maps), the symbols of each mapped
+object (through /proc/PID/root, or /proc/PID/map_files for deleted files, plus separate debug
+files by build id or .gnu_debuglink), the load bias of PIE executables and shared objects,
+perf-PID.map JIT maps, and a per-pid cache: `remember(pid)` while a process runs keeps its
+stacks resolvable after it exits.  Names are chosen exactly as bcc's ProcSyms does (bpftrace
+0.17's resolver), frame text follows bpftrace's resolve_usym.  Imports no compiler module
+(the loader's rule), so it carries its own small ELF64 symbol reader.
 """
 from __future__ import annotations
 
