@@ -23,7 +23,7 @@ from bpftrace_compiler.types import AGGREGATIONS, Kind, SizedType
 
 from . import events as ev
 from .kallsyms import ksym, kstack_frame
-from .maps import combine, round8
+from .maps import Combiner, round8
 from .values import MapSnapshot, Stack, Stats
 
 StackReader = Callable[[SizedType, int], Optional[list[int]]]   # (stack type, id) -> addresses
@@ -162,40 +162,74 @@ class Decoder:
         return tuple(v) if kt.kind == Kind.TUPLE else (v,)
 
     def map_snapshot(self, spec: MapSpec, items: list[tuple[bytes, bytes]],
-                     per_cpu: Callable[[bytes], list[bytes]]) -> MapSnapshot:
+                     nslots: int = 1) -> MapSnapshot:
+        """A MapSnapshot from raw (key, value) items; each value holds `nslots` per-CPU slots
+        of round8(value_size) bytes (1 slot of value_size bytes for other maps)."""
         vt = spec.value_type
+        key = _KeyPlan(self, spec.key_type)
         if vt is not None and vt.kind in (Kind.HIST, Kind.LHIST):
-            return MapSnapshot(spec, self._buckets(spec, items, per_cpu))
-        entries = []
-        for kraw, vraw in items:
-            entries.append((self.key(spec, kraw), self._map_value(vt, per_cpu(vraw))))
-        if _has_kind(spec.key_type, Kind.KSTACK) and vt is not None and vt.is_aggregation:
-            entries = _merge_equal_keys(entries, vt.kind)
+            return MapSnapshot(spec, self._buckets(spec, items, key, nslots))
+        if vt is None:
+            entries = [(key(k), None) for k, _ in items]
+        elif vt.is_aggregation:
+            value = Combiner(vt, nslots, round8(spec.value_size) if nslots > 1 else spec.value_size)
+            if vt.kind in (Kind.AVG, Kind.STATS):
+                entries = [(key(k), Stats(*value(v))) for k, v in items]
+            else:
+                entries = [(key(k), value(v)) for k, v in items]
+            if _has_kind(spec.key_type, Kind.KSTACK):
+                entries = _merge_equal_keys(entries, vt.kind)
+        else:
+            entries = [(key(k), self.value(vt, v, 0)) for k, v in items]
         return MapSnapshot(spec, entries)
 
-    def _map_value(self, vt: Optional[SizedType], slots: list[bytes]) -> Any:
-        if vt is None:
-            return None
-        if vt.kind in (Kind.AVG, Kind.STATS):
-            count, total = combine(slots, vt)
-            return Stats(count, total)
-        if vt.kind in AGGREGATIONS:
-            return combine(slots, vt)
-        return self.value(vt, slots[0], 0)
-
-    def _buckets(self, spec: MapSpec, items, per_cpu) -> list[tuple[tuple, dict]]:
-        merge = _has_kind(spec.key_type, Kind.KSTACK)
+    def _buckets(self, spec: MapSpec, items, key: Callable[[bytes], tuple], nslots: int
+                 ) -> list[tuple[tuple, dict]]:
         bucket_off = round8(spec.key_type.size) if spec.key_type is not None else 0
         user_size = spec.key_type.size if spec.key_type is not None else 0
+        count = Combiner(spec.value_type, nslots,
+                         round8(spec.value_size) if nslots > 1 else spec.value_size)
         grouped: dict[bytes, dict[int, int]] = {}
         for kraw, vraw in items:
-            user, bucket = kraw[:user_size], _u64(kraw, bucket_off)
-            hist = grouped.setdefault(user, {})
-            count = combine(per_cpu(vraw), spec.value_type)
-            if count:
-                hist[bucket] = hist.get(bucket, 0) + count
-        entries = [(self.key(spec, user), dict(sorted(h.items()))) for user, h in grouped.items()]
-        return _merge_equal_keys(entries, spec.value_type.kind) if merge else entries
+            hist = grouped.setdefault(kraw[:user_size], {})
+            n = count(vraw)
+            if n:
+                bucket = _u64(kraw, bucket_off)
+                hist[bucket] = hist.get(bucket, 0) + n
+        entries = [(key(user), dict(sorted(h.items()))) for user, h in grouped.items()]
+        if _has_kind(spec.key_type, Kind.KSTACK):
+            return _merge_equal_keys(entries, spec.value_type.kind)
+        return entries
+
+
+def _KeyPlan(decoder: Decoder, kt: Optional[SizedType]) -> Callable[[bytes], tuple]:
+    """A function decoding one map's raw keys into key tuples, built once per snapshot:
+    plain integers, strings and flat tuples of them take a single struct.unpack."""
+    if kt is None:
+        return lambda raw: ()
+    elems = list(kt.elems) if kt.kind == Kind.TUPLE else [kt]
+    offsets = kt.tuple_offsets() if kt.kind == Kind.TUPLE else [0]
+    fmt, pos, strings = "<", 0, []
+    for i, (t, off) in enumerate(zip(elems, offsets)):
+        code = _INT_CODES.get((t.size, t.signed)) if t.kind == Kind.INT else None
+        if code is None and t.kind != Kind.STRING:
+            if kt.kind == Kind.TUPLE:                # anything else: the generic decoder
+                return lambda raw: tuple(decoder.value(kt, raw, 0))
+            return lambda raw: (decoder.value(kt, raw, 0),)
+        fmt += (f"{off - pos}x" if off > pos else "") + (code or f"{t.size}s")
+        if code is None:
+            strings.append(i)
+        pos = off + t.size
+    unpack = struct.Struct(fmt).unpack_from
+    if not strings:
+        return unpack
+
+    def decode(raw: bytes) -> tuple:
+        vals = list(unpack(raw))
+        for i in strings:
+            vals[i] = c_string(vals[i])
+        return tuple(vals)
+    return decode
 
 
 def _has_kind(t: Optional[SizedType], kind: Kind) -> bool:

@@ -13,7 +13,7 @@ import errno
 import functools
 import re
 import struct
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from bpftrace_compiler.artifact import MapSpec
 from bpftrace_compiler.types import Kind, SizedType
@@ -67,7 +67,7 @@ class BpfMap:
     """One kernel map.  Keys and values are raw bytes; per-CPU values are the whole
     `round8(value_size) * possible_cpus()` blob."""
 
-    batch_size = 4096
+    batch_size = 16384
 
     def __init__(self, fd: int, spec: MapSpec, map_type: MapType):
         self.fd = fd
@@ -232,52 +232,59 @@ class BpfMap:
 
 
 # ---------------------------------------------------------------- per-CPU combination
-def _ints(slots: list[bytes], signed: bool) -> list[int]:
-    fmt = "<q" if signed else "<Q"
-    return [struct.unpack_from(fmt, s)[0] for s in slots]
-
-
-def _sum(slots: list[bytes], t: SizedType):
-    total = sum(_ints(slots, t.signed))
-    return _wrap(total, t.signed)
+_MASK64 = (1 << 64) - 1
 
 
 def _wrap(v: int, signed: bool) -> int:
     """64-bit two's complement wrap-around, as the per-CPU adds in the kernel would give."""
-    v &= 0xFFFFFFFFFFFFFFFF
+    v &= _MASK64
     return v - (1 << 64) if signed and v >> 63 else v
 
 
+def _sum(vals: tuple, signed: bool):
+    return _wrap(sum(vals), signed)
+
+
 def _pick(choose):
-    def combine(slots: list[bytes], t: SizedType):
-        fmt = "<qQ" if t.signed else "<QQ"
-        values = [v for v, is_set in (struct.unpack_from(fmt, s) for s in slots) if is_set]
-        return choose(values) if values else 0
+    def combine(vals: tuple, signed: bool):
+        chosen = [v for v, is_set in zip(vals[0::2], vals[1::2]) if is_set]
+        return choose(chosen) if chosen else 0
     return combine
 
 
-def _totals(slots: list[bytes], t: SizedType) -> tuple[int, int]:
-    total = count = 0
-    for s in slots:
-        v, n = struct.unpack_from("<qQ", s)
-        total += v
-        count += n
-    return count, _wrap(total, t.signed)
+def _totals(vals: tuple, signed: bool) -> tuple[int, int]:
+    return sum(vals[1::2]), _wrap(sum(vals[0::2]), signed)
 
 
-# aggregation kind -> combine(per-CPU slots, value type); avg/stats give (count, total)
+# aggregation kind -> (struct codes of one slot as signed, combine(unpacked slots, signed));
+# avg/stats give (count, total)
 COMBINERS = {
-    Kind.COUNT: _sum,
-    Kind.SUM: _sum,
-    Kind.HIST: _sum,
-    Kind.LHIST: _sum,
-    Kind.MIN: _pick(min),
-    Kind.MAX: _pick(max),
-    Kind.AVG: _totals,
-    Kind.STATS: _totals,
+    Kind.COUNT: ("q", _sum),
+    Kind.SUM: ("q", _sum),
+    Kind.HIST: ("q", _sum),
+    Kind.LHIST: ("q", _sum),
+    Kind.MIN: ("qQ", _pick(min)),
+    Kind.MAX: ("qQ", _pick(max)),
+    Kind.AVG: ("qQ", _totals),
+    Kind.STATS: ("qQ", _totals),
 }
 
 
+def Combiner(value_type: SizedType, nslots: int, stride: int) -> Callable[[bytes], object]:
+    """A function giving one aggregated value from a map value holding `nslots` per-CPU slots
+    `stride` bytes apart (artifact.py's layouts): one struct.unpack, then the combination."""
+    codes, combine_slots = COMBINERS[value_type.kind]
+    signed = value_type.signed
+    if not signed:
+        codes = codes.upper()
+    size = struct.calcsize("<" + codes)
+    pad = f"{stride - size}x" if stride > size else ""
+    unpack = struct.Struct("<" + (codes + pad) * nslots).unpack_from
+    return lambda raw: combine_slots(unpack(raw), signed)
+
+
 def combine(slots: list[bytes], value_type: SizedType):
-    """One aggregated value from its per-CPU slots (artifact.py's value layouts)."""
-    return COMBINERS[value_type.kind](slots, value_type)
+    """One aggregated value from a list of per-CPU slots."""
+    stride = max(len(s) for s in slots)
+    return Combiner(value_type, len(slots), stride)(b"".join(s.ljust(stride, b"\0")
+                                                              for s in slots))

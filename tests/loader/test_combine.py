@@ -3,7 +3,7 @@ import struct
 
 from bpftrace_compiler.types import Kind, SizedType
 
-from bpftrace_loader.maps import BpfMap, combine, kernel_map_name, round8
+from bpftrace_loader.maps import BpfMap, Combiner, combine, kernel_map_name, round8
 from bpftrace_compiler.artifact import MapSpec
 from bpftrace_loader.uapi import MapType
 
@@ -38,6 +38,13 @@ def test_min_max_ignore_unset_slots():
 def test_avg_and_stats_give_count_and_total():
     assert combine(pair((10, 2), (-30, 1)), t(Kind.AVG, signed=True)) == (3, -20)
     assert combine(pair((6, 3)), t(Kind.STATS)) == (3, 6)
+
+
+def test_combiner_reads_slots_at_their_stride():
+    # a 12-byte value would sit in 16-byte slots; here: min/max slots padded to 24 bytes
+    blob = struct.pack("<qQ8x", 5, 1) + struct.pack("<qQ8x", 2, 1) + struct.pack("<qQ8x", 9, 0)
+    assert Combiner(t(Kind.MIN, signed=True), 3, 24)(blob) == 2
+    assert Combiner(t(Kind.COUNT), 2, 8)(struct.pack("<QQ", 4, 5)) == 9
 
 
 def test_per_cpu_slots_use_8_byte_strides():

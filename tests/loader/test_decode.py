@@ -143,14 +143,10 @@ def spec(name, key_type, value_type, bucketed=False):
                    key_type=key_type, value_type=value_type, bucketed=bucketed)
 
 
-def slots(*vals):
-    return lambda raw: [raw[i:i + 8] for i in range(0, len(raw), 8)]
-
-
 def test_map_snapshot_counts_and_keys(d):
     s = spec("@k", TupleOf([Int(64), Str(8)]), Simple(Kind.COUNT))
     items = [(struct.pack("<q8s", 1, b"a"), u64(2, 3)), (struct.pack("<q8s", -1, b"bb"), u64(1, 0))]
-    snap = d.map_snapshot(s, items, slots())
+    snap = d.map_snapshot(s, items, 2)
     assert snap.name == "@k" and not snap.keyless
     assert sorted(snap.entries) == [((-1, "bb"), 1), ((1, "a"), 5)]
 
@@ -158,7 +154,7 @@ def test_map_snapshot_counts_and_keys(d):
 def test_map_snapshot_keyless_and_stats(d):
     s = spec("@s", None, Simple(Kind.STATS, 16, signed=True))
     item = (u64(0), struct.pack("<qQqQ", 10, 2, -40, 1))
-    snap = d.map_snapshot(s, [item], lambda raw: [raw[:16], raw[16:]])
+    snap = d.map_snapshot(s, [item], 2)
     assert snap.keyless and snap.entries == [((), Stats(3, -30))]
     assert snap.entries[0][1].average == -10
 
@@ -169,14 +165,20 @@ def test_map_snapshot_hist_groups_buckets_per_key(d):
              (b"ab\0\0" + bytes(4) + u64(5), u64(4, 0)),
              (b"ab\0\0" + bytes(4) + u64(6), u64(0, 0)),     # zero buckets are omitted
              (b"cd\0\0" + bytes(4) + u64(0), u64(0, 7))]
-    snap = d.map_snapshot(s, items, slots())
+    snap = d.map_snapshot(s, items, 2)
     assert sorted(snap.entries) == [(("ab",), {3: 2, 5: 4}), (("cd",), {0: 7})]
+
+
+def test_plain_values_and_generic_keys(d):
+    s = MapSpec("@v", "hash", 8, 8, 64, key_type=Simple(Kind.PROBE), value_type=Str(8))
+    snap = d.map_snapshot(s, [(u64(0), b"hi\0\0\0\0\0\0")])
+    assert snap.entries == [(("BEGIN",), "hi")]
 
 
 def test_keyless_hist_bucket_is_the_whole_key(d):
     s = MapSpec("@h", "percpu_hash", 8, 8, 64, value_type=Simple(Kind.LHIST, params=(0, 100, 10)),
                 bucketed=True)
-    snap = d.map_snapshot(s, [(u64(2), u64(1, 1)), (u64(11), u64(0, 3))], slots())
+    snap = d.map_snapshot(s, [(u64(2), u64(1, 1)), (u64(11), u64(0, 3))], 2)
     assert snap.entries == [((), {2: 2, 11: 3})]
 
 
@@ -188,12 +190,12 @@ def test_equal_kernel_stacks_merge_into_one_entry():
     items = [(u64(((1 << 32) - 14) | (10 << 32)), u64(2, 0)),
              (u64(((1 << 32) - 14) | (11 << 32)), u64(0, 3)),
              (u64(9 | (12 << 32)), u64(1, 0))]
-    snap = d.map_snapshot(s, items, slots())
+    snap = d.map_snapshot(s, items, 2)
     assert snap.entries == [((Stack(()),), 6)]
     s_max = MapSpec("@m", "percpu_hash", 8, 16, 64, key_type=kt,
                     value_type=Simple(Kind.MAX, signed=True))
     items = [(u64(1 << 32 | 9), struct.pack("<qQ", 5, 1)), (u64(2 << 32 | 9), struct.pack("<qQ", 7, 1))]
-    assert d.map_snapshot(s_max, items, lambda raw: [raw]).entries == [((Stack(()),), 7)]
+    assert d.map_snapshot(s_max, items, 1).entries == [((Stack(()),), 7)]
 
 
 def test_usym_of_a_function_in_this_process(d):
