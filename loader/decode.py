@@ -154,25 +154,18 @@ class Decoder:
         return plan.event(data) if plan is not None else None
 
     # maps ----------------------------------------------------------------
-    def key(self, spec: MapSpec, raw: bytes) -> tuple:
-        kt = spec.key_type
-        if kt is None:
-            return ()
-        v = self.value(kt, raw, 0)
-        return tuple(v) if kt.kind == Kind.TUPLE else (v,)
-
     def map_snapshot(self, spec: MapSpec, items: list[tuple[bytes, bytes]],
                      nslots: int = 1) -> MapSnapshot:
         """A MapSnapshot from raw (key, value) items; each value holds `nslots` per-CPU slots
         of round8(value_size) bytes (1 slot of value_size bytes for other maps)."""
         vt = spec.value_type
-        key = _KeyPlan(self, spec.key_type)
+        key = _key_decoder(self, spec.key_type)
         if vt is not None and vt.kind in (Kind.HIST, Kind.LHIST):
             return MapSnapshot(spec, self._buckets(spec, items, key, nslots))
         if vt is None:
             entries = [(key(k), None) for k, _ in items]
         elif vt.is_aggregation:
-            value = Combiner(vt, nslots, round8(spec.value_size) if nslots > 1 else spec.value_size)
+            value = Combiner(vt, nslots, _slot_stride(spec, nslots))
             if vt.kind in (Kind.AVG, Kind.STATS):
                 entries = [(key(k), Stats(*value(v))) for k, v in items]
             else:
@@ -187,8 +180,7 @@ class Decoder:
                  ) -> list[tuple[tuple, dict]]:
         bucket_off = round8(spec.key_type.size) if spec.key_type is not None else 0
         user_size = spec.key_type.size if spec.key_type is not None else 0
-        count = Combiner(spec.value_type, nslots,
-                         round8(spec.value_size) if nslots > 1 else spec.value_size)
+        count = Combiner(spec.value_type, nslots, _slot_stride(spec, nslots))
         grouped: dict[bytes, dict[int, int]] = {}
         for kraw, vraw in items:
             hist = grouped.setdefault(kraw[:user_size], {})
@@ -202,7 +194,7 @@ class Decoder:
         return entries
 
 
-def _KeyPlan(decoder: Decoder, kt: Optional[SizedType]) -> Callable[[bytes], tuple]:
+def _key_decoder(decoder: Decoder, kt: Optional[SizedType]) -> Callable[[bytes], tuple]:
     """A function decoding one map's raw keys into key tuples, built once per snapshot:
     plain integers, strings and flat tuples of them take a single struct.unpack."""
     if kt is None:
@@ -230,6 +222,11 @@ def _KeyPlan(decoder: Decoder, kt: Optional[SizedType]) -> Callable[[bytes], tup
             vals[i] = c_string(vals[i])
         return tuple(vals)
     return decode
+
+
+def _slot_stride(spec: MapSpec, nslots: int) -> int:
+    """Per-CPU values come in 8-byte aligned slots; a plain map's value is one slot."""
+    return round8(spec.value_size) if nslots > 1 else spec.value_size
 
 
 def _has_kind(t: Optional[SizedType], kind: Kind) -> bool:
