@@ -221,3 +221,40 @@ def test_stdlib_heap_sort_fallback_sorts():
     items = [(rng.randrange(1000), i) for i in range(777)]
     U._heap_sort(items, 0, len(items))
     assert [k for k, _ in items] == sorted(k for k, _ in items)
+
+
+@pytest.mark.root
+def test_process_in_another_mount_namespace(loop_binary, tmp_path):
+    """-p into a container-like mount namespace: the target path exists only there, so
+    resolution, uprobe offsets and stack symbols all go through /proc/PID/root."""
+    from bpftrace_compiler import libraries as L
+    if not shutil.which("unshare"):
+        pytest.skip("util-linux unshare is not installed")
+    hidden = f"/tmp/bt_ns_{os.getpid()}"
+    script = (f"mkdir -p {hidden} && mount -t tmpfs none {hidden} && "
+              f"cp {loop_binary} {hidden}/inside && exec {hidden}/inside")
+    proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        target = f"{hidden}/inside"
+        assert not os.path.exists(target)                     # invisible from here
+        assert L.pid_in_different_mountns(pid)
+        assert L.resolve_target(target, pid) == [target]
+        site = L.uprobe_sites(target, "leaf_function", pid)[0]
+        local = L.uprobe_sites(str(loop_binary), "leaf_function")[0]
+        assert site.file_offset == local.file_offset
+        leaf = E.load_elf(str(loop_binary)).find("leaf_function")
+        with open(f"/proc/{pid}/maps") as f:
+            maps = [ln.split() for ln in f if ln.rstrip().endswith(target)]
+        start, off = next((int(m[0].split("-")[0], 16), int(m[2], 16)) for m in maps
+                          if "x" in m[1])
+        addr = start + E.load_elf(str(loop_binary)).address_to_file_offset(leaf.address) - off
+        assert U.ustack_frame(addr + 2, pid, perf_mode=True) == \
+            f"{addr + 2:x} leaf_function+2 ({target})"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        U.forget()
+        if os.path.isdir(hidden):
+            os.rmdir(hidden)
