@@ -27,8 +27,9 @@ GUEST_TIMEOUT = float(os.environ.get("PYBPFTRACE_GUEST_TIMEOUT", "900"))
 
 
 @pytest.fixture(scope="session")
-def guest_report() -> dict:
-    """Boot the guest once and return the in-guest runner's JSON report."""
+def guest_report(tmp_path_factory) -> dict:
+    """Boot the guest once and return the in-guest runner's JSON report (also kept as
+    report.json and guest.log in pytest's temporary folder, for a look after a failure)."""
     python = ROOT / ".venv" / "bin" / "python"
     cmd = [sys.executable, str(RUNNER), str(python if python.exists() else sys.executable),
            str(Path(__file__).with_name("in_guest.py"))]
@@ -46,6 +47,9 @@ def guest_report() -> dict:
     except ValueError:
         pytest.fail(f"the guest printed no JSON report:\nstdout:\n{proc.stdout[-2000:]}\n"
                     f"stderr:\n{proc.stderr[-3000:]}")
+    keep = tmp_path_factory.mktemp("guest")
+    (keep / "report.json").write_text(proc.stdout)
+    (keep / "guest.log").write_text(proc.stderr)
     report["log"] = proc.stderr
     return report
 
