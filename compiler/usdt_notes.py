@@ -8,6 +8,7 @@ structured `UsdtArg`s that codegen turns into pt_regs reads.  Stdlib only.
 """
 from __future__ import annotations
 
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -238,3 +239,44 @@ def _mapped_objects(pid: int) -> list[str]:
     except OSError:
         pass
     return seen
+
+
+def global_address(arg: UsdtArg, path: str, pid: Optional[int] = None) -> Optional[int]:
+    """Run-time address of a `%rip`-relative argument (`8@counter(%rip)`): the link-time
+    address in a non-PIE executable; with -p, the address in that process for a PIE or
+    shared object (load bias from /proc/PID/maps); None when it cannot be known (bcc then
+    refuses the probe too)."""
+    if arg.kind != "rip" or arg.address is None:
+        return None
+    elf = load_elf(path)
+    if not elf.is_shared:
+        return arg.address
+    if not pid:
+        return None
+    bias = _load_bias(elf, path, pid)
+    return None if bias is None else arg.address + bias
+
+
+def _load_bias(elf: ElfFile, path: str, pid: int) -> Optional[int]:
+    """Where `path` is loaded in `pid`: map start - (p_vaddr of the segment at that offset)."""
+    try:
+        real = os.stat(path)
+        with open(f"/proc/{pid}/maps") as f:
+            lines = f.readlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(None, 5)
+        if len(parts) < 6:
+            continue
+        dev_major, dev_minor = (int(x, 16) for x in parts[3].split(":"))
+        same_file = int(parts[4]) == real.st_ino and \
+            os.makedev(dev_major, dev_minor) == real.st_dev
+        if not same_file and parts[5].rstrip("\n") != os.path.realpath(path):
+            continue
+        start, offset = int(parts[0].split("-")[0], 16), int(parts[2], 16)
+        try:
+            return start - elf.file_offset_to_address(offset)
+        except ElfError:
+            continue
+    return None

@@ -293,3 +293,23 @@ def test_corrupt_files_give_clean_errors(usdt_binaries, tmp_path):
             U.read_probes(str(path))
         except (E.ElfError, U.UsdtError):
             pass
+
+
+def test_rip_relative_argument_address(usdt_binaries):
+    """`-8@counter(%rip)`: in a running PIE the run-time address holds counter's value."""
+    path = str(usdt_binaries["O2"])
+    glob_probe = U.find_probes(path, "app", "global")[0]
+    arg = glob_probe.args[0]
+    if arg.kind != "rip":
+        pytest.skip(f"gcc passed the global as {arg.spec}")
+    assert U.global_address(arg, path) is None                   # PIE without -p
+    proc = subprocess.Popen([path, "wait"], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        addr = U.global_address(arg, path, pid)
+        with open(f"/proc/{pid}/mem", "rb") as mem:
+            mem.seek(addr)
+            assert int.from_bytes(mem.read(8), "little") == 42
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
