@@ -8,6 +8,8 @@ here: only callbacks, one per grammar rule or alias.
 """
 from __future__ import annotations
 
+import copy
+
 from lark import Transformer
 
 from . import ast
@@ -121,8 +123,12 @@ class AstBuilder(Transformer):
         target, op, value = items
         op_tok = op
         if op_tok.type != "ASSIGN":
-            value = self._node(ast.Binop(_COMPOUND_OPS[op_tok.type], target, value,
-                                         span=token_span(op_tok)), target, value)
+            # `@m[k] += v` -> `@m[k] = @m[k] + v`; the read is a copy so that no node
+            # appears twice in the tree (passes annotate nodes in place)
+            read = copy.deepcopy(target)
+            self._depth[id(read)] = (self._depth_of(target), read)
+            value = self._node(ast.Binop(_COMPOUND_OPS[op_tok.type], read, value,
+                                         span=token_span(op_tok)), read, value)
         span = span_of(target, value)
         if isinstance(target, ast.Map):
             return self._node(ast.AssignMap(target, value, span=span), target, value)
