@@ -311,8 +311,11 @@ ATTACHERS: dict[str, Attacher] = {
 SPECIAL_PROVIDERS = ("BEGIN", "END")
 
 
-def attach(prog_fd: int, target: AttachTarget, ctx: AttachContext) -> Attachment:
-    attacher = ATTACHERS.get(target.provider)
+def attach(prog_fd: int, target: AttachTarget, ctx: AttachContext,
+           prog_type: str = "") -> Attachment:
+    """Attach through the provider's attacher; BTF-typed (tracing) programs, whatever their
+    provider (kfunc, kretfunc, rawtracepoint as tp_btf), attach where they were loaded for."""
+    attacher = attach_tracing if prog_type == "tracing" else ATTACHERS.get(target.provider)
     if attacher is None:
         raise AttachError(probe_name(target), f"{probe_name(target)}: pybpftrace cannot attach "
                           f"{target.provider} probes")

@@ -150,7 +150,7 @@ class Session:
                 continue
             fd = self._progs[probe.section]
             for target in probe.targets:
-                self._attachments.append(attach(fd, target, ctx))
+                self._attachments.append(attach(fd, target, ctx, probe.prog_type))
                 self.attached += 1
 
     # ------------------------------------------------------------------ events
