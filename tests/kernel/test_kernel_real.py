@@ -180,3 +180,18 @@ def test_printf_flood_is_capped_batched_and_spooled(kernel):
     spooled = int(note.split(" spooled")[0].rsplit(", ", 1)[1].replace(",", ""))
     with open(spool) as f:
         assert sum(1 for _ in f) == spooled > 0
+
+
+def test_pid_option_traces_that_process(kernel):
+    _, kc = kernel
+    busy = subprocess.Popen(["sh", "-c", "while :; do sleep 0.05; done"])
+    try:
+        code = f"%%trace -d 1 -p {busy.pid}\ntracepoint:raw_syscalls:sys_enter {{ @[pid] = count(); }}"
+        reply, msgs = run_cell(kc, code, timeout=60)
+    finally:
+        busy.kill()
+        busy.wait(timeout=10)
+    assert reply["status"] == "ok"
+    shown = [m["content"]["data"]["text/plain"] for m in of_type(msgs, "display_data", "update_display_data")
+             if m["content"]["data"]["text/plain"].startswith("@[")][-1]
+    assert [line.split("]")[0] for line in shown.splitlines()] == [f"@[{busy.pid}"]
