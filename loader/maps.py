@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import os
 import re
 import struct
 from typing import Callable, Iterator, Optional
@@ -92,9 +93,11 @@ class BpfMap:
         try:
             fd = bpf(Cmd.MAP_CREATE, attr, "BPF_MAP_CREATE")
         except BpfError as e:
+            hint = (" (tracing needs root: CAP_BPF and CAP_PERFMON)"
+                    if e.errno == errno.EPERM and os.geteuid() != 0 else "")
             raise LoadError(f"Error creating map: '{spec.name}' ({spec.map_type}, key "
                             f"{spec.key_size} B, value {spec.value_size} B, "
-                            f"{spec.max_entries} entries): {e}") from e
+                            f"{spec.max_entries} entries): {e}{hint}") from e
         return cls(fd, spec, map_type)
 
     def close(self) -> None:

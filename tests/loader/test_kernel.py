@@ -390,3 +390,24 @@ def test_nothing_stays_loaded_after_sigkill():
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     assert_unloaded(ids, within=10)
+
+
+NOBODY_CHILD = r"""
+import os
+from bpftrace_compiler.artifact import MapSpec
+from bpftrace_loader.maps import BpfMap
+from bpftrace_loader.errors import LoaderError
+os.setgid(65534); os.setuid(65534)
+try:
+    BpfMap.create(MapSpec("@x", "hash", 8, 8, 16))
+except LoaderError as e:
+    print(e)
+"""
+
+
+def test_missing_privileges_are_named():
+    import sys
+    out = subprocess.run([sys.executable, "-c", NOBODY_CHILD], capture_output=True, text=True,
+                         timeout=30)
+    assert out.stdout.strip().endswith("BPF_MAP_CREATE: Operation not permitted "
+                                       "(tracing needs root: CAP_BPF and CAP_PERFMON)")
