@@ -52,26 +52,31 @@ def _get_parser():
     global _parser, _builder
     if _parser is None:
         from lark import Lark
-        from lark.lexer import Lexer as LarkLexer
 
-        from .tree_to_ast import AstBuilder
-
-        class _Tokens(LarkLexer):
-            """Hands lark the tokens our Lexer made; `lex()` gets them via the text."""
-
-            def __init__(self, lexer_conf):
-                pass
-
-            def lex(self, data):        # lark's classic custom-lexer signature
-                return data.tokens()
+        from .tree_to_ast import AstBuilder, TokenStream
 
         # An inline transformer builds the AST during the LALR reductions: no parse tree,
-        # and no recursion however deep the program nests.
+        # and no recursion however deep the program nests.  The LALR tables are cached on
+        # disk (lark checks the grammar's hash): building them costs ~0.8 s per start.
         _builder = AstBuilder()
-        _parser = Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer=_Tokens,
-                       transformer=_builder, start="start")
+        _parser = Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer=TokenStream,
+                       transformer=_builder, start="start", cache=_cache_path())
         _plain_rule_names(_parser)
     return _parser, _builder
+
+
+def _cache_path():
+    """Where lark keeps the analysed grammar, or False when no cache dir is writable."""
+    import hashlib
+    import os
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "bpftrace_kernel")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return False
+    digest = hashlib.sha256(GRAMMAR_PATH.read_bytes()).hexdigest()[:16]
+    return os.path.join(folder, f"grammar-{digest}.lark-cache")
 
 
 def _plain_rule_names(parser) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 
 from lark import Transformer
+from lark.lexer import Lexer as _LarkLexer
 
 from . import ast
 from .attach_points import parse_attach_point
@@ -364,3 +365,14 @@ class AstBuilder(Transformer):
 
     def field_name(self, items):
         return items[0]
+
+
+class TokenStream(_LarkLexer):
+    """Hands lark the tokens our Lexer made (`lex()` gets them via the input text).  Lives at
+    module level so lark can pickle a reference to it in its grammar cache."""
+
+    def __init__(self, lexer_conf):
+        pass
+
+    def lex(self, data):        # lark's classic custom-lexer signature
+        return data.tokens()
