@@ -58,6 +58,7 @@ class TracerSession:
         self.status: int | None = None
         self.rusage = None
         self._watch_fds = watch_fds
+        self._hwm_kb: dict[int, int] = {}        # pid -> VmHWM, for the tracer and its children
         self._stop_watch = threading.Event()
         self._exit_event = threading.Event()
         self._notify_event = threading.Event()
@@ -73,9 +74,7 @@ class TracerSession:
         self.pid = self.proc.pid
         threads = [threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout, False)),
                    threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr, True)),
-                   threading.Thread(target=self._reap)]
-        if self._watch_fds:
-            threads.append(threading.Thread(target=self._watch))
+                   threading.Thread(target=self._reap), threading.Thread(target=self._watch)]
         for t in threads:
             t.daemon = True
             t.start()
@@ -160,7 +159,10 @@ class TracerSession:
 
     # ------------------------------------------------------------------ observations
     def peak_rss_kb(self) -> int | None:
-        return self.rusage.ru_maxrss if self.rusage else None
+        """Peak RSS of the tracer's process tree: wait4's ru_maxrss, or the sum of the sampled
+        VmHWM of the tracer and its children (a compile worker...) when that is larger."""
+        own = self.rusage.ru_maxrss if self.rusage else 0
+        return max(own, sum(self._hwm_kb.values())) or None
 
     def cpu_seconds(self) -> float | None:
         """utime + stime so far (from /proc while running)."""
@@ -216,9 +218,29 @@ class TracerSession:
         self.rusage = rusage
         self._exit_event.set()
 
+    def _sample_hwm(self) -> None:
+        todo = [self.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith("VmHWM:"):
+                        self._hwm_kb[pid] = max(self._hwm_kb.get(pid, 0), int(line.split()[1]))
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    todo += [int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+            except (OSError, ValueError):
+                pass
+
     def _watch(self) -> None:
         known: dict[int, int] = {}
-        while not self._stop_watch.is_set() and not self._exit_event.is_set():
+        next_hwm = 0.0
+        while not self._exit_event.is_set():
+            if self.now() >= next_hwm:
+                self._sample_hwm()
+                next_hwm = self.now() + 0.025
+            if self._stop_watch.is_set() or not self._watch_fds:
+                time.sleep(POLL)
+                continue
             known = bpfstats.attached_programs(self.pid, known)
             now = self.now()
             if not self.attach_timeline or self.attach_timeline[-1][1] != len(known):
