@@ -12,14 +12,17 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .case import Case
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:        # `tests.workloads` must import however pytest was started
+    sys.path.insert(0, str(ROOT))
 BUILD_DIR = ROOT / "tests" / "_build"
 NOTIFY_TOKEN = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
 RLIMIT_NOISE = "couldn't set RLIMIT_MEMLOCK"
@@ -44,7 +47,6 @@ class RunResult:
     workload_pid: int | None = None
     problem: str | None = None   # a harness-level failure (tracer missing, workload failed)
     seconds: float = 0.0
-    extra_pids: list[int] = field(default_factory=list)
 
 
 class RunNames:
