@@ -5,17 +5,19 @@ once with pybpftrace, and prints one JSON document with what each run printed.
 
 For each case and tool: start the workload (tests/guest/workload.py), start the tracer, wait until
 the kernel shows the case's attachments (kprobes in debugfs `kprobes/list`, kfunc/kretfunc as
-tracing links), let the workload run, end the tracer (its own exit() or SIGINT) and record stdout,
+BPF tracing links), let the workload run, end the tracer (its own exit() or SIGINT) and record stdout,
 stderr, exit status and timings.  Judging happens on the host.  Progress goes to stderr.
 Timeouts are about 20x what the same step takes on a normal kernel: the guest is emulated.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -54,16 +56,38 @@ def kprobe_count(kind: str, func: str) -> int:
     return len(re.findall(rf"^\S+\s+{kind}\s+{re.escape(func)}\+0x0\b", text, re.M))
 
 
+BPF_OBJ_GET_INFO_BY_FD, BPF_LINK_GET_FD_BY_ID, BPF_LINK_GET_NEXT_ID = 15, 30, 31
+ATTACH_TYPES = {"trace_fentry": 24, "trace_fexit": 25}  # enum bpf_attach_type
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def _bpf(cmd: int, attr: ctypes.Array) -> int:
+    return _libc.syscall(ctypes.c_long(321), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
+
+
 def tracing_link_count(attach_type: str) -> int:
-    """BPF tracing links of one attach type (trace_fentry / trace_fexit), via bpftool."""
-    bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
-    try:
-        out = subprocess.run([bpftool, "-j", "link", "show"], capture_output=True, text=True,
-                             timeout=60).stdout
-        links = json.loads(out or "[]")
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return 0
-    return sum(1 for link in links if link.get("attach_type") == attach_type)
+    """BPF tracing links of one attach type (trace_fentry / trace_fexit) in the whole system,
+    walked with BPF_LINK_GET_NEXT_ID (what `bpftool link` shows, without its start-up cost)."""
+    want, count, link_id = ATTACH_TYPES[attach_type], 0, 0
+    while True:
+        attr = ctypes.create_string_buffer(struct.pack("<I", link_id), 16)
+        if _bpf(BPF_LINK_GET_NEXT_ID, attr) < 0:
+            return count  # ENOENT: no more links
+        link_id = struct.unpack_from("<II", attr.raw)[1]
+        fd = _bpf(BPF_LINK_GET_FD_BY_ID, ctypes.create_string_buffer(struct.pack("<I", link_id), 16))
+        if fd < 0:
+            continue  # gone meanwhile
+        try:
+            info = ctypes.create_string_buffer(64)
+            attr = ctypes.create_string_buffer(
+                struct.pack("<IIQ", fd, len(info), ctypes.addressof(info)), 16)
+            # struct bpf_link_info: type, id, prog_id, then (8-aligned) tracing.attach_type
+            if _bpf(BPF_OBJ_GET_INFO_BY_FD, attr) == 0 and \
+                    struct.unpack_from("<I", info.raw, 16)[0] == want:
+                count += 1
+        finally:
+            os.close(fd)
 
 
 def attachment_count(spec: str) -> int:

@@ -41,7 +41,7 @@ def test_command_streams_status_cwd_and_environment(tmp_path):
 
 def test_timeout_kills_the_guest(tmp_path):
     started = time.monotonic()
-    proc = run_in_guest(["sleep", "600"], tmp_path, timeout=30, PYBPFTRACE_GUEST_TIMEOUT="30")
+    proc = run_in_guest(["sleep", "600"], tmp_path, timeout=15, PYBPFTRACE_GUEST_TIMEOUT="15")
     assert proc.returncode == 124
     assert "timed out" in proc.stderr
     assert time.monotonic() - started < 120
