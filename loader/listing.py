@@ -118,6 +118,24 @@ def _list_uprobes(provider: str) -> Callable:
     return lister
 
 
+def _list_usdt(rest: str, verbose: bool, pid: Optional[int], tracefs: str) -> list[str]:
+    """`usdt:PATH:[PROVIDER:]NAME`: the file's .note.stapsdt probes."""
+    parts = rest.split(":")
+    path = parts[0]
+    if (not path or path == "*") and pid:
+        path = os.readlink(f"/proc/{pid}/exe")
+    want = ":".join(parts[1:]) or "*:*"
+    if want.count(":") == 0:
+        want = "*:" + want
+    from .binary_symbols import usdt_probes
+    try:
+        probes = usdt_probes(path)
+    except (OSError, ValueError):
+        return []
+    return [f"usdt:{path}:{prov}:{name}" for prov, name in probes
+            if _match(f"{prov}:{name}", want)]
+
+
 LISTERS: dict[str, Callable[[str, bool, Optional[int], str], list[str]]] = {
     "hardware": _list_perf_quirk("hardware"),
     "iter": _list_iter,
@@ -125,6 +143,7 @@ LISTERS: dict[str, Callable[[str, bool, Optional[int], str], list[str]]] = {
     "software": _list_perf_quirk("software"),
     "tracepoint": _list_tracepoints,
     "uprobe": _list_uprobes("uprobe"),
+    "usdt": _list_usdt,
 }
 
 

@@ -1,5 +1,5 @@
 """Loader tests import their hand-made BPF programs from bpfprog.py next to this file, and
-get a tiny C program to put uprobes on."""
+get tiny C programs to put uprobes and USDT probes on."""
 import shutil
 import subprocess
 import sys
@@ -21,13 +21,38 @@ int main(int argc, char **argv) {
 """
 
 
+# A USDT probe written out as <sys/sdt.h> expands STAP_PROBE (that header may be missing).
+USDT_SOURCE = r"""
+#define USDT(prov, name) __asm__ __volatile__ ("990: nop\n" \
+  ".pushsection .note.stapsdt,\"?\",\"note\"\n.balign 4\n" \
+  ".4byte 992f-991f, 994f-993f, 3\n991: .asciz \"stapsdt\"\n992: .balign 4\n" \
+  "993: .8byte 990b\n.8byte _.stapsdt.base\n.8byte 0\n" \
+  ".asciz \"" prov "\"\n.asciz \"" name "\"\n.asciz \"\"\n994: .balign 4\n.popsection\n" \
+  ".ifndef _.stapsdt.base\n" \
+  ".pushsection .stapsdt.base,\"aG\",\"progbits\",.stapsdt.base,comdat\n" \
+  ".weak _.stapsdt.base\n.hidden _.stapsdt.base\n_.stapsdt.base: .space 1\n" \
+  ".size _.stapsdt.base, 1\n.popsection\n.endif\n")
+int main(void) { USDT("myprov", "start"); USDT("myprov", "done"); USDT("other", "tick"); return 0; }
+"""
+
+
+def _build(tmp_path_factory, name: str, source: str) -> str:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    d = tmp_path_factory.mktemp(name)
+    (d / f"{name}.c").write_text(source)
+    subprocess.run(["gcc", "-O1", "-o", str(d / name), str(d / f"{name}.c")], check=True,
+                   timeout=60)
+    return str(d / name)
+
+
+@pytest.fixture(scope="session")
+def usdt_target(tmp_path_factory) -> str:
+    """Path of a binary with USDT probes myprov:start, myprov:done and other:tick."""
+    return _build(tmp_path_factory, "usdt", USDT_SOURCE)
+
+
 @pytest.fixture(scope="session")
 def uprobe_target(tmp_path_factory) -> str:
     """Path of a binary with functions work_a (called argv[1] times) and work_b."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    d = tmp_path_factory.mktemp("uprobe")
-    (d / "target.c").write_text(UPROBE_SOURCE)
-    subprocess.run(["gcc", "-O1", "-o", str(d / "target"), str(d / "target.c")], check=True,
-                   timeout=60)
-    return str(d / "target")
+    return _build(tmp_path_factory, "target", UPROBE_SOURCE)

@@ -66,6 +66,25 @@ def test_uprobe_functions_of_a_binary(uprobe_target):
         f"uprobe:{uprobe_target}:work_a\nuprobe:{uprobe_target}:work_b\n")
 
 
+def test_usdt_probes_of_a_binary(usdt_target):
+    assert list_probes(f"usdt:{usdt_target}:*") == (
+        f"usdt:{usdt_target}:myprov:done\nusdt:{usdt_target}:myprov:start\n"
+        f"usdt:{usdt_target}:other:tick\n")
+    assert list_probes(f"U:{usdt_target}:st*") == f"usdt:{usdt_target}:myprov:start\n"
+    assert list_probes(f"usdt:{usdt_target}:other:tick") == f"usdt:{usdt_target}:other:tick\n"
+    assert list_probes(f"usdt:{usdt_target}:nothing:here") == ""
+
+
+@pytest.mark.root
+@pytest.mark.bpftrace
+@pytest.mark.parametrize("suffix", [":*", ":st*", ":other:tick", ":nothing:here"])
+def test_usdt_listing_as_bpftrace(usdt_target, suffix):
+    pattern = f"usdt:{usdt_target}{suffix}"
+    ref = subprocess.run(["bpftrace", "-l", pattern], capture_output=True, text=True,
+                         timeout=30).stdout
+    assert list_probes(pattern) == ref
+
+
 @pytest.mark.root
 @pytest.mark.bpftrace
 @pytest.mark.parametrize("pattern, verbose", [
