@@ -426,7 +426,9 @@ class BpftraceKernel(Kernel):
         "version": "0.17",
         "mimetype": "text/x-bpftrace",
         "file_extension": ".bt",
-        "codemirror_mode": "clike",
+        # CodeMirror's C-family mode: classic Notebook resolves the name "clike"; JupyterLab 4
+        # has no language named clike and resolves the mime (text/x-csrc) instead
+        "codemirror_mode": {"name": "clike", "mime": "text/x-csrc"},
         "pygments_lexer": "bpftrace",
     }
     help_links = [
