@@ -37,6 +37,8 @@ def test_kernel_info_describes_bpftrace_without_debugger(kernel):
     assert info["language_info"]["name"] == "bpftrace"
     assert info["language_info"]["file_extension"] == ".bt"
     assert info["language_info"]["pygments_lexer"] == "bpftrace"
+    # JupyterLab 4 finds no language named "clike" and falls back to the mime: C highlighting
+    assert info["language_info"]["codemirror_mode"] == {"name": "clike", "mime": "text/x-csrc"}
     assert "debugger" not in info["supported_features"]
     assert "BPF privileges" in info["banner"]
 
