@@ -262,25 +262,41 @@ def _kprobe_attacher(ret: bool) -> Attacher:
     return attach
 
 
-def _uprobe_attacher(ret: bool) -> Attacher:
+def _usdt_location(t: AttachTarget) -> Optional[tuple[int, int]]:
+    """(file offset, semaphore offset) of USDT probe `[provider:]name` (t.func) in t.target."""
+    from .binary_symbols import usdt_probes
+    provider, _, name = t.func.rpartition(":")
+    for p in usdt_probes(t.target):
+        if p.name == name and provider in ("", p.provider):
+            return p.offset, p.semaphore_offset
+    return None
+
+
+def _resolve_uprobe(t: AttachTarget, usdt: bool) -> tuple[int, int]:
+    """(file offset, ref_ctr_offset) of a uprobe/usdt target the compiler left unresolved."""
+    try:
+        found = _usdt_location(t) if usdt else uprobe_offset(t.target, t.func)
+    except (OSError, ValueError) as e:
+        raise AttachError(probe_name(t), f"{probe_name(t)}: cannot read {t.target}: {e}") \
+            from None
+    if found is None:
+        what = "USDT probe" if usdt else "symbol"
+        raise AttachError(probe_name(t), f"{probe_name(t)}: {what} '{t.func}' not found in "
+                          f"{t.target}")
+    return found if usdt else (found, t.ref_ctr_offset)
+
+
+def _uprobe_attacher(ret: bool, usdt: bool = False) -> Attacher:
     def attach(prog_fd: int, t: AttachTarget, ctx: AttachContext) -> Attachment:
         pmu = pmu_type("uprobe")
         if pmu is None:
             raise AttachError(probe_name(t), f"{probe_name(t)}: this kernel has no uprobe PMU "
                               "(CONFIG_UPROBE_EVENTS is off)")
-        offset = t.address
-        if offset is None:
-            try:
-                offset = uprobe_offset(t.target, t.func)
-            except (OSError, ValueError) as e:
-                raise AttachError(probe_name(t), f"{probe_name(t)}: cannot read {t.target}: {e}") \
-                    from None
-            if offset is None:
-                raise AttachError(probe_name(t), f"{probe_name(t)}: symbol '{t.func}' not found "
-                                  f"in {t.target}")
+        offset, ref_ctr = (t.address, t.ref_ctr_offset) if t.address is not None \
+            else _resolve_uprobe(t, usdt)
         path = ctypes.create_string_buffer(os.fsencode(t.target))
         config = (1 << pmu_bit("uprobe", "retprobe")) if ret else 0
-        config |= t.ref_ctr_offset << 32
+        config |= ref_ctr << 32
         attr = PerfEventAttr(type=pmu, sample_period=1, wakeup_events=1, config=config,
                              config1=ctypes.addressof(path), config2=offset + t.offset)
         pid, cpus = (ctx.pid, (-1,)) if ctx.pid else (-1, (0,))
@@ -302,7 +318,7 @@ ATTACHERS: dict[str, Attacher] = {
     "kretprobe": _kprobe_attacher(True),
     "uprobe": _uprobe_attacher(False),
     "uretprobe": _uprobe_attacher(True),
-    "usdt": _uprobe_attacher(False),
+    "usdt": _uprobe_attacher(False, usdt=True),
     "kfunc": attach_tracing,
     "kretfunc": attach_tracing,
 }

@@ -132,8 +132,8 @@ def _list_usdt(rest: str, verbose: bool, pid: Optional[int], tracefs: str) -> li
         probes = usdt_probes(path)
     except (OSError, ValueError):
         return []
-    return [f"usdt:{path}:{prov}:{name}" for prov, name in probes
-            if _match(f"{prov}:{name}", want)]
+    return [f"usdt:{path}:{p.provider}:{p.name}" for p in probes
+            if _match(f"{p.provider}:{p.name}", want)]
 
 
 LISTERS: dict[str, Callable[[str, bool, Optional[int], str], list[str]]] = {

@@ -411,3 +411,17 @@ def test_missing_privileges_are_named():
                          timeout=30)
     assert out.stdout.strip().endswith("BPF_MAP_CREATE: Operation not permitted "
                                        "(tracing needs root: CAP_BPF and CAP_PERFMON)")
+
+
+def test_usdt_probe_fires(usdt_target):
+    targets = [AttachTarget("usdt", usdt_target, "myprov:start", name=f"usdt:{usdt_target}:myprov:start"),
+               AttachTarget("usdt", usdt_target, "tick", name=f"usdt:{usdt_target}:other:tick")]
+    cm = count_map()
+    p = program([function("s_u", count_into("AT_c", "1"))],
+                [probe("s_u", "kprobe", *targets)], [EVENTS, LOST, cm])
+    with Session(p) as s:
+        s.start()
+        assert s.attached == 2
+        for _ in range(3):
+            subprocess.run([usdt_target], timeout=10)
+        assert s.snapshot()[0].entries == [((1,), 6)]
