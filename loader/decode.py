@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from bpftrace_compiler.artifact import ActionSpec, CompiledProgram, MapSpec
-from bpftrace_compiler.types import AGGREGATIONS, Kind, SizedType
+from bpftrace_compiler.types import Kind, SizedType
 
 from . import events as ev
 from .kallsyms import ksym, kstack_frame

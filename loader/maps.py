@@ -21,7 +21,7 @@ from bpftrace_compiler.types import Kind, SizedType
 
 from .errors import BpfError, LoadError
 from .syscalls import bpf, close
-from .uapi import (BPF_ANY, BPF_F_RDONLY_PROG, BPF_OBJ_NAME_LEN, Cmd, MapBatchAttr,
+from .uapi import (BPF_ANY, BPF_OBJ_NAME_LEN, Cmd, MapBatchAttr,
                    MapCreateAttr, MapElemAttr, MapType, PERCPU_MAP_TYPES)
 
 MAP_TYPES: dict[str, MapType] = {

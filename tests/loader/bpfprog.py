@@ -9,7 +9,7 @@ import functools
 
 from bpftrace_compiler.artifact import (ActionSpec, AttachTarget, CompiledProgram, MapSpec,
                                         ProbeSpec)
-from bpftrace_compiler.types import Int, Kind, SizedType, Str, UInt
+from bpftrace_compiler.types import Kind, SizedType
 
 # BPF helper ids (include/uapi/linux/bpf.h)
 MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, GET_CURRENT_PID_TGID, RINGBUF_OUTPUT = 1, 2, 14, 130

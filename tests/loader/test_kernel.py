@@ -12,14 +12,14 @@ import time
 import pytest
 
 from bpftrace_compiler.artifact import ActionSpec, AttachTarget, MapSpec, ProbeSpec
-from bpftrace_compiler.types import Int, Kind, SizedType, Str, UInt
+from bpftrace_compiler.types import UInt
 
 from bpftrace_loader import events as ev
 from bpftrace_loader.errors import AttachError, VerifierError
 from bpftrace_loader.maps import BpfMap, possible_cpus
 from bpftrace_loader.session import Session
 
-from bpfprog import (COUNT, EVENTS, GET_CURRENT_PID_TGID, LOST, RINGBUF_OUTPUT, begin,
+from bpfprog import (COUNT, EVENTS, GET_CURRENT_PID_TGID, LOST, begin,
                      count_into, emit_record, emit_records_counting_lost, end, function,
                      printf_action, probe, program)
 

@@ -1,5 +1,4 @@
 """-l / -lv output: a fake tracefs for the format, and bpftrace 0.17 itself for fidelity."""
-import shutil
 import subprocess
 
 import pytest
