@@ -161,6 +161,7 @@ class Checker:
         self.final = True           # False in the silent passes: only learn map types
         self.guess_unknown_maps = False
         self._reported: set = set()
+        self._assigning: Optional[str] = None     # map of the assignment being checked
         self._next_action = {"printf": 0, "system": 0, "cat": 0, "other": 30000}
 
     # ---- helpers for registry entries
@@ -246,16 +247,23 @@ class Checker:
             value = entry.check(self, s.expr)
             s.expr.type = value
         else:
+            self._assigning = s.map.name
             value = self.expr(s.expr)
+            self._assigning = None
             if value is not None and value.kind == Kind.NONE:
                 self.error("Invalid expression for assignment: none", s.expr.span)
                 value = None
         self.map_keys(s.map)
-        if value is None:
-            return
         info = self.map_info(s.map.name)
+        if value is None:
+            if info.value is None:
+                self._failed_assignment(f"Undefined map: {s.map.name}", s.map.span, s.expr)
+            return
         if info.value is None:
             info.value = value if value.is_aggregation else storage_type(value)
+        elif info.value.kind == value.kind == Kind.TUPLE and not _compatible(info.value, value):
+            self.error(f"Tuple type mismatch: {info.value} != {storage_type(value)}.",
+                       self._assign_span(s.map.span))
         elif not _compatible(info.value, value):
             self.error(f"Type mismatch for {s.map.name}: trying to assign value of type "
                        f"'{value}' when map already contains a value of type '{info.value}",
@@ -266,9 +274,38 @@ class Checker:
             self.error("Different lhist bounds in a single map unsupported", s.expr.span)
         s.map.type = info.value
 
+    def _assign_span(self, target_span: Span) -> Span:
+        """bpftrace locates assignments at their '=' sign."""
+        src = self.diags.source
+        line = src.line_text(target_span.end_line) if src else ""
+        col = line.find("=", target_span.end_col - 1) + 1 if line else 0
+        if col <= 0:
+            return target_span
+        return Span(target_span.end_line, col, target_span.end_line, col + 1)
+
+    def _failed_assignment(self, target_msg: str, target_span: Span, expr) -> None:
+        # bpftrace 0.17 follows a failed expression with these two errors.
+        if not isinstance(expr, _CASCADING):
+            return
+        span = expr.span
+        if isinstance(expr, ast.Unop):
+            if expr.op != "*":
+                return
+            span = Span(span.line, span.col, span.line, span.col + 1)
+        if isinstance(expr, ast.FieldAccess) and expr.index is None:
+            base = expr.expr.type
+            if base is None or base.kind in (Kind.RECORD, Kind.CTX, Kind.POINTER):
+                return
+            span = _field_span(expr)
+        self.error(target_msg, target_span)
+        self.error("Invalid expression for assignment: none", span)
+
     def _stmt_AssignVar(self, s: ast.AssignVar) -> None:
         value = self.expr(s.expr)
         if value is None:
+            if s.var.name not in self.unit.variables:
+                self._failed_assignment(f"Undefined variable: {s.var.name}",
+                                        self._assign_span(s.var.span), s.expr)
             return
         if value.kind == Kind.NONE or value.is_aggregation:
             self.error(f"Invalid expression for assignment: {value}", s.expr.span)
@@ -401,7 +438,8 @@ class Checker:
     def _expr_Map(self, n: ast.Map) -> Optional[SizedType]:
         self.map_keys(n)
         info = self.analysis.maps.get(n.name)
-        if (info is None or info.value is None) and self.guess_unknown_maps:
+        if (info is None or info.value is None) and self.guess_unknown_maps \
+                and n.name == self._assigning:
             return I64
         if info is None or info.value is None:
             self.error(f"Undefined map: {n.name}", n.span)
@@ -419,6 +457,7 @@ class Checker:
             return None
         if entry.kind == "aggregation":
             self.error(f"{n.func}() should be directly assigned to a map", n.span)
+            entry.check(self, n)
             return None
         if entry.unsafe and not self.options.unsafe:
             self.error(f"{n.func}() is an unsafe function being used in safe mode", n.span)
@@ -536,8 +575,7 @@ class Checker:
         record = t.elems[0] if t.kind in (Kind.POINTER, Kind.CTX) and t.elems else t
         if record.kind != Kind.RECORD:
             self.error(f"Can not access field '{n.field}' on expression of type '{t}'",
-                       n.expr.span.merge(Span(n.expr.span.end_line, n.expr.span.end_col,
-                                              n.expr.span.end_line, n.expr.span.end_col + 1)))
+                       _field_span(n))
             return None
         for f in record.fields:
             if f.name == n.field:
@@ -608,6 +646,14 @@ class Checker:
         self.error(f"Cannot resolve unknown type \"{n.target.name}\"", n.span)
         return None
 
+
+def _field_span(n: ast.FieldAccess) -> Span:
+    """bpftrace locates a field access at its base expression and the dot."""
+    sp = n.expr.span
+    return sp.merge(Span(sp.end_line, sp.end_col, sp.end_line, sp.end_col + 1))
+
+
+_CASCADING = (ast.Unop, ast.ArrayAccess, ast.FieldAccess, ast.Map)
 
 INT_TYPE_NAMES = {f"{p}int{b}": Int(b, p == "") for p in ("", "u") for b in (8, 16, 32, 64)}
 INT_TYPE_NAMES.update({"char": Int(8), "short": Int(16), "int": Int(32), "long": Int(64),

@@ -89,6 +89,10 @@ CASES = [
      "                                            ~~~~~~~~~~~~\n"),
     ('BEGIN { $x = (1,2); $y = $x.5; }',
      "stdin:1:26-30: ERROR: Invalid tuple index: 5. Found 2 elements in tuple.\n"
+     "BEGIN { $x = (1,2); $y = $x.5; }\n                         ~~~~\n"
+     "stdin:1:24-25: ERROR: Undefined variable: $y\n"
+     "BEGIN { $x = (1,2); $y = $x.5; }\n                       ~\n"
+     "stdin:1:26-30: ERROR: Invalid expression for assignment: none\n"
      "BEGIN { $x = (1,2); $y = $x.5; }\n                         ~~~~\n"),
 ]
 
