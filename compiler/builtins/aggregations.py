@@ -59,7 +59,10 @@ def _extreme(op: str):
     def lower(g, m, n):
         value = g.to_i64(g.expr(n.args[0]))
         signed = n.args[0].type.signed
-        with g.map_slot(m, _initial(g, [value, ONE]), 16) as slot:
+        # bpftrace 0.17 compares max() against a zero-filled value, so an entry appears only
+        # once a value >= 0 is seen (`max(-5)` alone leaves the map empty).
+        create_if = g.b.icmp_signed(">=", value, ZERO) if op == ">" else None
+        with g.map_slot(m, _initial(g, [value, ONE]), 16, create_if=create_if) as slot:
             current = g.bb.load_int(slot, 0, 8)
             is_set = g.bb.load_int(slot, 8, 8)
             better = (g.b.icmp_signed(op, value, current) if signed

@@ -231,9 +231,10 @@ class Lowerer:
         return out
 
     @contextmanager
-    def map_slot(self, m: ast.Map, initial: ir.Value, size: int, bucket=None):
+    def map_slot(self, m: ast.Map, initial: ir.Value, size: int, bucket=None, create_if=None):
         """Yield a pointer to the (per-CPU) value of m[key], created from `initial` (a
-        pointer to `size` bytes) when missing.  The body runs only for an existing entry."""
+        pointer to `size` bytes) when missing (and `create_if` holds).  The body runs only
+        for an existing entry."""
         key = self.map_key(m, bucket)
         slot = self.bb.map_lookup(m.name, key)
         found = self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))
@@ -241,7 +242,11 @@ class Lowerer:
             with then:
                 yield slot
             with orelse:
-                self.bb.map_update(m.name, key, initial)
+                if create_if is None:
+                    self.bb.map_update(m.name, key, initial)
+                else:
+                    with self.b.if_then(create_if):
+                        self.bb.map_update(m.name, key, initial)
 
     # ---- expressions
     def expr(self, node) -> ir.Value:
