@@ -275,8 +275,6 @@ class Lowerer:
 
     def _expr_PositionalParameter(self, n: ast.PositionalParameter) -> ir.Value:
         raw = self.params[n.index - 1] if n.index <= len(self.params) else None
-        if n.type.kind == Kind.STRING:
-            return self.const_string(raw or "", n.type.size)
         try:
             value = int(raw, 0) if raw is not None else 0
         except ValueError:

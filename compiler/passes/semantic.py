@@ -393,7 +393,8 @@ class Checker:
     def _expr_PositionalParameter(self, n: ast.PositionalParameter) -> SizedType:
         raw = self.param(n.index)
         if raw is not None and _param_int(raw) is None:
-            return Str(len(raw.encode()) + 1)
+            self.error(f'${n.index} used numerically but given "{raw}". Try using '
+                       f'str(${n.index}).', n.span)
         return I64
 
     def _expr_PositionalCount(self, n: ast.PositionalCount) -> SizedType:

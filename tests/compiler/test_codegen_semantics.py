@@ -59,3 +59,37 @@ def test_expression_values_match_bpftrace():
     assert len(expected) == len(EXPRESSIONS) + 3
     labels = EXPRESSIONS + ["loop sum", "unrolled", "map ++/+="]
     assert dict(zip(labels, got)) == dict(zip(labels, expected))
+
+
+CLI_PROGRAMS = [
+    ('BEGIN { @c = count(); @s[1, "a"] = sum(-3); @h = hist(100); @h = hist(-1);'
+     ' @l = lhist(15, 0, 100, 10); @a = avg(10); @st = stats(5); @st = stats(8); @t = (1, "x");'
+     ' @str = "abc"; @mx = max(-5); @mn = min(5); @z = max(0); exit(); }', ()),
+    ('BEGIN { $t = (1, -2, "s"); print($t); print(5); print("x"); @x[1] = 2; @x[3] = 1;'
+     ' print(@x); print(@x, 1); print(@x, 0, 2); clear(@x); @y = 1; delete(@y); exit(); }', ()),
+    ('BEGIN { printf("%s|%s|%s|%d|%d\\n", str($1), str($2, 3), str($3), $2, $#); exit(); }',
+     ("hello", "world")),
+    ('BEGIN { printf("%s|%s|%s|%d|%d\\n", str($1), str($2, 3), str($3), $2, $#); exit(); }',
+     ("hello", "42")),
+    ('BEGIN { $a = pid / 2; $c = pid / -1; $v = -1; $g = $v == pid; $s = "a";'
+     ' $t = $s == "b" ? "B" : "notb"; printf("%s %s\\n", $t, ntop(0x0100007f)); exit(); }', ()),
+]
+
+
+def _cli(argv, params):
+    out = subprocess.run([*argv, *params], capture_output=True, text=True, timeout=30)
+    err = "".join(l + "\n" for l in out.stderr.splitlines() if "RLIMIT_MEMLOCK" not in l)
+    return out.stdout, err
+
+
+@pytest.mark.root
+@pytest.mark.bpftrace
+@pytest.mark.parametrize("src,params", CLI_PROGRAMS, ids=range(len(CLI_PROGRAMS)))
+def test_cli_output_is_byte_identical_to_bpftrace(src, params):
+    import shutil
+    import sys
+    from pathlib import Path
+    ours = Path(sys.executable).with_name("pybpftrace")
+    if not ours.exists():
+        pytest.skip("the pybpftrace CLI is not installed in this environment")
+    assert _cli([str(ours), "-e", src], params) == _cli(["bpftrace", "-e", src], params)
