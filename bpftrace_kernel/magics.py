@@ -89,12 +89,12 @@ def _positive_int(text: str) -> int:
 
 
 def _trace_parser() -> _ArgumentParser:
-    p = _ArgumentParser(prog="%%trace", add_help=False,
+    p = _ArgumentParser(prog="%%trace", add_help=False, usage="%%%%trace [options] [-- PARAM ...]",
                         description="Run the cell as a bpftrace program.")
     p.add_argument("-d", "--duration", type=_positive_float, metavar="SECONDS",
                    help="stop after SECONDS (then END runs and the maps are printed)")
     p.add_argument("-p", "--pid", type=_positive_int, metavar="PID",
-                   help="the process uprobes/usdt attach to (like bpftrace -p)")
+                   help="trace process PID only; uprobes/usdt attach to it (like bpftrace -p)")
     p.add_argument("-c", "--cmd", metavar="CMD",
                    help="run CMD and trace it; the trace stops when CMD exits (like bpftrace -c)")
     p.add_argument("--unsafe", action="store_true",
@@ -105,7 +105,9 @@ def _trace_parser() -> _ArgumentParser:
                    help="show at most N printf lines in the cell (the rest go to a spool file)")
     p.add_argument("--no-live", dest="live", action="store_false",
                    help="print maps only at the end instead of updating them live")
-    p.add_argument("params", nargs="*", help="positional parameters after --: $1, $2, ...")
+    # positional parameters come after "--" (split off before parsing); anything else here
+    # is a mistake reported by parse_trace_options
+    p.add_argument("params", nargs="*", help=argparse.SUPPRESS)
     return p
 
 
@@ -249,9 +251,8 @@ def help_text() -> str:
              "interrupt the kernel (like Ctrl-C in bpftrace: END runs and the maps are printed).",
              "",
              "Cell magic (first line of a cell):",
-             "  %%trace [options] [-- PARAM ...]",
-             ""]
-    lines += ["  " + ln for ln in TRACE_USAGE.splitlines()[1:] if ln.strip()]
+             "  %%trace [options] [-- PARAM ...]     PARAMs are $1, $2, ... ($# is their count)"]
+    lines += ["  " + ln for ln in TRACE_USAGE.split("options:", 1)[1].splitlines() if ln.strip()]
     lines += ["", "Line magics:"]
     for m in LINE_MAGICS.values():
         lines.append(f"  {m.usage:28} {m.doc}")
