@@ -280,11 +280,15 @@ SIGNALS = {sig.name[3:]: int(sig) for sig in _signal.Signals
            if sig.name.startswith("SIG") and not sig.name.startswith("SIG_")}
 
 
+SIGNAL_FORBIDDEN = ("BEGIN", "END", "interval", "software", "hardware")
+
+
 def _signal_check(c, n):
     if not nargs(c, n, 1, 1):
         return NONE
-    if c.provider in ("BEGIN", "END", "interval", "tracepoint") and c.provider in ("BEGIN", "END"):
+    if c.provider in SIGNAL_FORBIDDEN:
         c.error(f"signal can not be used with \"{c.provider}\" probes", n.span)
+        return NONE
     arg = n.args[0]
     if isinstance(arg, ast.String):
         name = arg.value[3:] if arg.value.startswith("SIG") else arg.value
@@ -312,7 +316,7 @@ def _signal_lower(g, n):
 
 function(Entry("signal", "signal(int sig | char *name)",
                "Send a signal (number, or name such as \"KILL\" / \"SIGKILL\") to the current "
-               "process.", probes="kprobe, uprobe, tracepoint, profile, ...",
+               "process.", probes="kprobe, kretprobe, uprobe, uretprobe, usdt, tracepoint, profile",
                check=_signal_check, lower=_signal_lower, unsafe=True))
 
 INET = SizedType(Kind.INET, 24)
