@@ -77,7 +77,6 @@ def run_in_worker(ir_text: str, want_asm: bool = False) -> tuple[bytes, str]:
 
 def shutdown() -> None:
     """Stop the worker (tests, interpreter exit)."""
-    global _proc
     with _lock:
         if _conn is not None and _proc is not None and _proc.is_alive():
             try:

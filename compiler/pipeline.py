@@ -37,7 +37,6 @@ class CompileOptions:
 
     def kernel_info(self):
         if self.kernel is None:
-            from .tracepoints import TracefsKernelInfo
             self.kernel = _tracefs_cache(self.tracefs)
         return self.kernel
 

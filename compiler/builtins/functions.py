@@ -300,7 +300,7 @@ def _signal_check(c, n):
         return NONE
     t = c.expr(arg)
     if t is not None and t.kind != Kind.INT:
-        c.error(f"signal only accepts string literals or integers", n.span)
+        c.error("signal only accepts string literals or integers", n.span)
     literal = c.const_int(arg)
     if literal is not None and not 1 <= literal <= 64:
         c.error(f"{literal} is not a valid signal, allowed range: [1,64]", n.span)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from ..types import Int, Kind, SizedType, Str, UInt
+from ..types import Kind, SizedType, Str, UInt
 from ..codegen import builder as H
 from .registry import Entry, builtin
 

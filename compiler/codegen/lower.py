@@ -15,9 +15,11 @@ from llvmlite import ir
 
 from .. import ast
 from ..builtins import registry
-from ..passes.semantic import Analysis, ProgramUnit, is_scalar, storage_type
-from ..types import Kind, SizedType, struct_layout
-from .builder import I1, I32, I64, I8, I8P, BpfBuilder
+from ..passes.semantic import Analysis
+from ..passes.type_rules import is_scalar, storage_type
+from ..passes.units import ProgramUnit
+from ..types import Kind, SizedType
+from .builder import I1, I64, I8, I8P, BpfBuilder
 
 ZERO = ir.Constant(I64, 0)
 ONE = ir.Constant(I64, 1)
