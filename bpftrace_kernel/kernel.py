@@ -369,8 +369,7 @@ class CellRun:
     # ------------------------------------------------------------------ status + widgets
     def _show_status(self, trace) -> None:
         if not trace.only_special:
-            self.panel = widgets.make_stop_panel(self.opts.duration,
-                                                 lambda: self.k.request_stop("button"))
+            self.panel = self.k.stop_panel(self.opts.duration)
         data = self.panel.bundle(self.status.line()) if self.panel else self.status.bundle()
         self.k.display(data, {}, self.status_id)
 
@@ -389,9 +388,7 @@ class CellRun:
         if note:
             self.k.send_stream(note, "stderr")
         self.k.update_display(self.status_id, self.status.bundle(), {"bpftrace": self._run_record()})
-        if self.panel:
-            self.panel.close()
-            self.panel = None
+        self.panel = None     # the display now holds static text; the panel serves the next cell
 
     def _run_record(self) -> dict:
         """Saved with the notebook (output metadata): what ran, where, when, and how it ended."""
@@ -454,6 +451,7 @@ class BpftraceKernel(Kernel):
         self.wake: asyncio.Event = asyncio.Event()
         self._trace_lock = threading.Lock()
         self._current: Optional[CellRun] = None
+        self._panel: Optional[widgets.StopPanel] = None
         self.catalog = completion.ProbeCatalog()
         self._setup_comms()
         threading.Thread(target=self._warm_up, name="bpftrace-warm-up", daemon=True).start()
@@ -471,6 +469,14 @@ class BpftraceKernel(Kernel):
             self.catalog.tracepoints
         except Exception:
             self.log.debug("reading tracefs failed", exc_info=True)
+
+    def stop_panel(self, duration: Optional[float]) -> Optional[widgets.StopPanel]:
+        """The kernel's one Stop panel, reset for a new cell (None without ipywidgets)."""
+        if self._panel is None:
+            self._panel = widgets.make_stop_panel(lambda: self.request_stop("button"))
+        if self._panel is not None:
+            self._panel.reset(duration)
+        return self._panel
 
     def _setup_comms(self) -> None:
         try:

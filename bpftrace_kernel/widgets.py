@@ -3,8 +3,10 @@
 Owns `StopPanel`: a Button that asks the running trace to stop (the same as an interrupt:
 END runs and the maps are printed), a progress bar for timed cells and a status label.
 The panel is a transient control: when the cell ends the kernel replaces its display with
-static text, then `close()` drops the widget models, so saved notebooks never show
-"model not found".  Widget callbacks may run on any thread: `on_stop` must be thread-safe.
+static text, so saved notebooks never show "model not found".  One panel serves every cell
+of a kernel (`reset()` per cell), so headless runs (nbclient) save a handful of widget
+models, not a dozen per cell.  Widget callbacks may run on any thread: `on_stop` must be
+thread-safe.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ def register_comm_targets() -> bool:
 class StopPanel:
     """[Stop] [=====      ] label, built from ipywidgets."""
 
-    def __init__(self, duration: Optional[float], on_stop: Callable[[], None]):
+    def __init__(self, on_stop: Callable[[], None]):
         import ipywidgets as w
         self._on_stop = on_stop
         self.button = w.Button(description="Stop", icon="stop", button_style="warning",
@@ -46,11 +48,19 @@ class StopPanel:
                                layout=w.Layout(width="80px"))
         self.button.on_click(self._clicked)
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0,
-                                        layout=w.Layout(width="200px",
-                                                        display="" if duration else "none"))
+                                        layout=w.Layout(width="200px", display="none"))
         self.label = w.HTML(value="")
         self.box = w.HBox([self.button, self.progress, self.label])
         self.stopped = False
+
+    def reset(self, duration: Optional[float]) -> None:
+        """Ready for a new cell: enabled button, progress bar only for timed cells."""
+        self.stopped = False
+        self.button.disabled = False
+        self.button.description = "Stop"
+        self.progress.value = 0.0
+        self.progress.layout.display = "" if duration else "none"
+        self.label.value = ""
 
     def _clicked(self, _button: Any) -> None:
         if self.stopped:
@@ -81,12 +91,12 @@ class StopPanel:
                 log.debug("widget close failed", exc_info=True)
 
 
-def make_stop_panel(duration: Optional[float], on_stop: Callable[[], None]) -> Optional[StopPanel]:
+def make_stop_panel(on_stop: Callable[[], None]) -> Optional[StopPanel]:
     """A StopPanel, or None when ipywidgets is not installed (the status line still shows)."""
     if not widgets_available():
         return None
     try:
-        return StopPanel(duration, on_stop)
+        return StopPanel(on_stop)
     except Exception:
         log.exception("could not create the Stop panel")
         return None

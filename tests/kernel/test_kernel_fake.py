@@ -161,27 +161,32 @@ def test_interval_print_updates_its_display_in_place(kernel):
     assert len(shown) >= 4
 
 
-def test_stop_button_stops_the_trace(kernel):
-    _, kc = kernel
-    clicked = []
+def test_stop_button_stops_the_trace_and_serves_every_cell():
+    km, kc = start_new_kernel(kernel_name=FAKE, startup_timeout=60)
+    button = []
 
-    def during(m):
+    def click_soon(m):
         if m["msg_type"] == "comm_open" and m["content"]["data"]["state"].get("_model_name") == "ButtonModel":
-            comm_id = m["content"]["comm_id"]
-
+            button.append(m["content"]["comm_id"])
+        if m["msg_type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]:
             def click():
-                msg = kc.session.msg("comm_msg", {"comm_id": comm_id,
+                msg = kc.session.msg("comm_msg", {"comm_id": button[0],
                                                   "data": {"method": "custom", "content": {"event": "click"}}})
                 kc.shell_channel.send(msg)
-                clicked.append(time.monotonic())
             threading.Timer(0.4, click).start()
 
-    reply, msgs = run_cell(kc, fake({"maps": {"@x": 1}}), during=during, timeout=20)
-    assert clicked and reply["status"] == "ok"
-    status = of_type(msgs, "update_display_data")[-1]["content"]["data"]
-    assert "stopped by the Stop button" in status["text/plain"]
-    assert "application/vnd.jupyter.widget-view+json" not in status, "the widget is replaced by static output"
-    assert of_type(msgs, "comm_close")
+    try:
+        for cell in range(2):
+            reply, msgs = run_cell(kc, fake({"maps": {"@x": 1}}), during=click_soon, timeout=20)
+            assert button and reply["status"] == "ok"
+            status = of_type(msgs, "update_display_data")[-1]["content"]["data"]
+            assert "stopped by the Stop button" in status["text/plain"]
+            assert "application/vnd.jupyter.widget-view+json" not in status, "replaced by static output"
+            # the second cell reuses the panel: no new widget models
+            assert bool(of_type(msgs, "comm_open")) == (cell == 0)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def test_traced_command_stops_the_trace_when_it_exits(kernel):
