@@ -132,14 +132,28 @@ class KernelInfo(Protocol):
     def tracepoint(self, category: str, event: str) -> Optional[TracepointInfo]:
         """The format of one tracepoint, or None when it does not exist."""
 
+    def btf(self):
+        """The kernel's BTF (compiler.btf.Btf) for struct types, or None."""
+
 
 class TracefsKernelInfo:
     """KernelInfo read from a tracefs mount (cached per instance)."""
 
-    def __init__(self, root: str = "/sys/kernel/tracing"):
+    def __init__(self, root: str = "/sys/kernel/tracing", btf_path: str = "/sys/kernel/btf/vmlinux"):
         self.root = root
+        self.btf_path = btf_path
         self._events: Optional[list[str]] = None
         self._formats: dict[tuple[str, str], Optional[TracepointInfo]] = {}
+        self._btf = None
+
+    def btf(self):
+        if self._btf is None:
+            from .btf import BtfError, load_btf
+            try:
+                self._btf = load_btf(self.btf_path)
+            except (OSError, BtfError):
+                self._btf = False
+        return self._btf or None
 
     def tracepoints(self) -> list[str]:
         if self._events is None:
@@ -190,9 +204,14 @@ class StaticKernelInfo:
     """KernelInfo from in-memory format texts, for tests and offline use:
     `StaticKernelInfo({"syscalls:sys_enter_openat": "<format file text>"})`."""
 
-    def __init__(self, formats: dict[str, str], ids: Optional[dict[str, int]] = None):
+    def __init__(self, formats: dict[str, str], ids: Optional[dict[str, int]] = None,
+                 btf=None):
         self._texts = dict(formats)
         self._ids = ids or {}
+        self._btf = btf
+
+    def btf(self):
+        return self._btf
 
     def tracepoints(self) -> list[str]:
         return list(self._texts)

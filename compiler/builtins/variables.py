@@ -64,9 +64,21 @@ builtin(Entry("username", "username: string",
 builtin(Entry("cpu", "cpu: unsigned int32", "ID of the processor running the probe.",
               check=_const(U32), lower=lambda g, n: g.to_i64(
                   g.bb.helper(H.GET_SMP_PROCESSOR_ID, [])), kind="builtin"))
-builtin(Entry("curtask", "curtask: unsigned int64",
-              "Address of the current task's `struct task_struct`.",
-              check=_const(U64), lower=lambda g, n: g.bb.helper(H.GET_CURRENT_TASK, []),
+def _curtask_check(c, n):
+    """`struct task_struct *` when the kernel has BTF (so `curtask->comm` works)."""
+    btf = c.btf()
+    if btf is not None:
+        from ..btf import BtfError
+        try:
+            return btf.parse_type("struct task_struct *")
+        except BtfError:
+            pass
+    return U64
+
+
+builtin(Entry("curtask", "curtask: struct task_struct *",
+              "The current task's `struct task_struct` (fields readable with `->` via BTF).",
+              check=_curtask_check, lower=lambda g, n: g.bb.helper(H.GET_CURRENT_TASK, []),
               kind="builtin"))
 builtin(Entry("cgroup", "cgroup: unsigned int64", "cgroup v2 ID of the current task.",
               check=_const(U64), lower=lambda g, n: g.bb.helper(H.GET_CURRENT_CGROUP_ID, []),

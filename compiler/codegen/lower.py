@@ -342,7 +342,9 @@ class Lowerer:
             return self._increment(n)
         v = self.expr(n.expr)
         if n.op == "*":
-            return self.deref(v, n.type, getattr(n.expr.type, "user_ptr", False))
+            if n.type.kind == Kind.RECORD:      # a struct stays an address until a field read
+                return self.to_i64(v)
+            return self.read_memory(v, n.type, getattr(n.expr.type, "user_ptr", False))
         v = self.to_i64(v)
         if n.op == "-":
             return self.b.neg(v)
@@ -398,15 +400,19 @@ class Lowerer:
         if n.index is not None:
             off = base_t.tuple_offsets()[n.index]
             return self.load_value(self.bb.offset(base, off), base_t.elems[n.index])
-        record = base_t.elems[0] if base_t.kind in (Kind.POINTER, Kind.CTX) else base_t
-        f = next(f for f in record.fields if f.name == n.field)
+        f = self.data(n)
         if base_t.kind == Kind.CTX:
             return self.ctx_field(f, base)
-        addr = self.b.add(self.to_i64(base), ir.Constant(I64, f.offset)) if base_t.kind == \
-            Kind.POINTER else self.bb.offset(base, f.offset)
-        if base_t.kind == Kind.POINTER:
-            return self.read_memory(addr, f.type, base_t.user_ptr)
-        return self.load_value(addr, f.type)
+        # Pointers and struct values (kept as kernel addresses) are read field by field.
+        addr = self.b.add(self.to_i64(base), ir.Constant(I64, f.offset))
+        if f.type.kind == Kind.RECORD:
+            return addr
+        value = self.read_memory(addr, f.type, base_t.user_ptr)
+        if f.bitfield and f.type.kind == Kind.INT:
+            shift, width = f.bitfield
+            value = self.b.and_(self.b.lshr(value, ir.Constant(I64, shift)),
+                                ir.Constant(I64, (1 << width) - 1))
+        return value
 
     def ctx_field(self, f, ctx: ir.Value) -> ir.Value:
         """A tracepoint field read straight from the context (aligned scalar loads), or
@@ -430,6 +436,8 @@ class Lowerer:
         return buf
 
     def read_memory(self, addr: ir.Value, t: SizedType, user: bool) -> ir.Value:
+        if t.kind == Kind.RECORD:
+            return self.to_i64(addr)
         if is_scalar(t):
             return self.deref(addr, t, user)
         buf = self.bb.alloca_bytes(t.size, "mem")
@@ -444,7 +452,7 @@ class Lowerer:
             idx = self.analysis_const(n.index)
             return self.load_value(self.bb.offset(base, idx * elem.size), elem)
         index = self.to_i64(self.expr(n.index))
-        step = elem.size if elem.kind == Kind.INT else 8
+        step = elem.size if elem.kind in (Kind.INT, Kind.RECORD) else 8
         addr = self.b.add(self.to_i64(base), self.b.mul(index, ir.Constant(I64, step)))
         return self.read_memory(addr, elem, t.user_ptr)
 

@@ -179,7 +179,9 @@ class ExpressionChecks:
         if n.op == "*":
             if t.kind == Kind.POINTER:
                 inner = t.elems[0] if t.elems else U64
-                return inner if inner.kind == Kind.INT else U64
+                if inner.kind == Kind.RECORD:
+                    return self.full_record(inner)
+                return inner if inner.kind in (Kind.INT, Kind.POINTER) else U64
             if t.kind == Kind.INT:
                 return U64
             self.error(f"The dereference operator can not be used on expressions of type '{t}'",
@@ -244,8 +246,10 @@ class ExpressionChecks:
             self.error(f"Can not access field '{n.field}' on expression of type '{t}'",
                        field_span(n))
             return None
+        record = self.full_record(record)
         for f in record.fields:
             if f.name == n.field:
+                self.set_data(n, f)
                 return f.type
         self.error(f"Struct/union of type '{record.name}' does not contain a field named "
                    f"'{n.field}'", n.span)
@@ -276,14 +280,35 @@ class ExpressionChecks:
         t = self.expr(n.expr)
         if t is None:
             return None
-        target = cast_type(n.target)
+        target = cast_type(n.target, self.btf())
         if target is None:
-            self.error(f"Cannot resolve unknown type \"{n.target.name}\"", n.span)
+            if n.target.name.startswith(("struct ", "union ")):
+                self.error(f"Unknown struct/union: '{n.target.name}'", n.span)
+            else:
+                self.error(f"Cannot resolve unknown type \"{n.target.name}\"", n.span)
             return None
         if not is_scalar(t):
             self.error(f"Casts are not supported for type: \"{t}\"", n.span)
             return None
         return target
+
+    def btf(self):
+        """The kernel BTF, loaded on first use (None without BTF)."""
+        get = getattr(self.options.kernel_info(), "btf", None)
+        return get() if get else None
+
+    def full_record(self, record: SizedType) -> SizedType:
+        """A pointee struct arrives without fields (cycles): expand it from BTF."""
+        if record.fields or not record.name:
+            return record
+        btf = self.btf()
+        if btf is None:
+            return record
+        from ..btf import BtfError
+        try:
+            return btf.record_type(record.name)
+        except BtfError:
+            return record
 
     def _expr_Tuple(self, n: ast.Tuple) -> Optional[SizedType]:
         elems = [self.expr(e) for e in n.elems]

@@ -115,6 +115,14 @@ class Checker(ExpressionChecks):
         self.analysis.node_data[key] = spec
         return spec
 
+    def storable(self, t: SizedType, span) -> bool:
+        """Struct values are read field by field; they can't be copied whole."""
+        if t.kind == Kind.RECORD:
+            self.error(f"Struct/union values can not be stored or printed ({t}); access a "
+                       "field instead", span)
+            return False
+        return True
+
     def set_data(self, node, value) -> None:
         self.analysis.node_data[id(node)] = value
 
@@ -164,6 +172,8 @@ class Checker(ExpressionChecks):
         if value is None:
             if info.value is None:
                 self._failed_assignment(f"Undefined map: {s.map.name}", s.map.span, s.expr)
+            return
+        if not self.storable(value, s.expr.span):
             return
         if info.value is None:
             info.value = value if value.is_aggregation else storage_type(value)
@@ -215,6 +225,8 @@ class Checker(ExpressionChecks):
             return
         if value.kind == Kind.NONE or value.is_aggregation:
             self.error(f"Invalid expression for assignment: {value}", s.expr.span)
+            return
+        if not self.storable(value, s.expr.span):
             return
         known = self.unit.variables.get(s.var.name)
         if known is None:

@@ -44,8 +44,16 @@ INT_TYPE_NAMES.update({"char": Int(8), "short": Int(16), "int": Int(32), "long":
                        "unsigned int": UInt(32), "unsigned long": UInt(64), "bool": UInt(8)})
 
 
-def cast_type(tn: ast.TypeName) -> Optional[SizedType]:
+def cast_type(tn: ast.TypeName, btf=None) -> Optional[SizedType]:
+    """The type named in a cast: integers, pointers to them, and (with BTF) C types such as
+    `struct task_struct *`; None when unknown."""
     base = INT_TYPE_NAMES.get(tn.name)
+    if base is None and btf is not None:
+        from ..btf import BtfError
+        try:
+            return btf.parse_type(tn.name + " " + "*" * tn.pointer_depth)
+        except BtfError:
+            return None
     if tn.pointer_depth:
         return Pointer(base or UInt(8), name=tn.name + " " + "*" * tn.pointer_depth)
     if base is None:

@@ -92,3 +92,28 @@ def test_tracepoint_args_and_data_loc_strings():
         session.stop()
     assert ("/etc/hostname",) in maps["@"]
     assert any(k[0].endswith("/cat") for k in maps["@e"])
+
+
+BTF = "/sys/kernel/btf/vmlinux"
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not __import__("os").path.exists(BTF), reason="kernel has no BTF")
+def test_btf_struct_fields_through_pointers():
+    events, _ = _run('BEGIN { $t = (struct task_struct *)curtask;'
+                     ' printf("%d %d %s %d\\n", curtask->pid, pid, $t->comm, $t->real_parent->pid);'
+                     ' exit(); }')
+    printf = next(e for e in events if type(e).__name__ == "Printf")
+    task_pid, pid, comm, parent = printf.args
+    import os
+    # BEGIN runs in this process (BPF_PROG_TEST_RUN), so the task is us
+    assert task_pid == pid == os.getpid()
+    assert comm == open("/proc/self/comm").read().strip()
+    assert parent == os.getppid()
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(BTF), reason="kernel has no BTF")
+def test_unknown_struct_in_a_cast_is_reported():
+    with pytest.raises(CompileError) as info:
+        compile_source("BEGIN { $x = (struct nosuch_struct *)1; }")
+    assert "ERROR: Unknown struct/union: 'struct nosuch_struct'" in str(info.value)
