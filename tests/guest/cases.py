@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 
 COMM = "pbtload"
-# read() sizes of the `reads` workload; 3000 lands in lhist's [2000, ...) bucket
-READS = (100, 100, 100, 700, 700, 700, 700, 900, 900, 1500, 3000, 3000)
+# read() sizes of the `reads` workload; 3000 lands in lhist's [2000, ...) bucket.  Each size has
+# its own count: bpftrace sorts maps by value and orders ties by hash, so ties would be flaky.
+READS = (100, 100, 100, 700, 700, 700, 700, 900, 900, 1500, 3000, 3000, 3000, 3000, 3000)
 
 
 @dataclass(frozen=True)
@@ -27,32 +28,48 @@ class Case:
                              # "kretprobe:f", "kfunc:f", "kretfunc:f"
     end: str                 # "exit": the program exits itself; "sigint": Ctrl-C after the workload
     compare: str             # "exact", "hist_total" or "count_line" (see judge())
+    expect: str              # what the workload implies for the output: a key of EXPECTATIONS
     note: str = ""
 
 
 CASES = (
     Case("kprobe_do_nanosleep",
          'kprobe:do_nanosleep { printf("sleep by %d\\n", tid); exit(); }',
-         workload="sleeper", ready=(), end="exit", compare="exact",
+         workload="sleeper", ready=(), end="exit", compare="exact", expect="sleeper_pid",
          note="first sleeper wins: the workload sleeps every millisecond"),
     Case("kretprobe_vfs_read_lhist",
          f'kretprobe:vfs_read /comm == "{COMM}"/ {{ @bytes = lhist(retval, 0, 2000, 200); }}\n'
          'interval:s:6 { exit(); }',
          workload="reads", ready=("kretprobe:vfs_read",), end="exit", compare="exact",
+         expect="bytes_lhist",
          note="the seed program filtered on the workload's comm so that the counts are exact"),
     Case("kprobe_kretprobe_vfs_read_latency",
          'kprobe:vfs_read { @start[tid] = nsecs; }\n'
          'kretprobe:vfs_read /@start[tid]/ { @ns[comm] = hist(nsecs - @start[tid]); '
          'delete(@start[tid]); }',
          workload="reads", ready=("kprobe:vfs_read", "kretprobe:vfs_read"), end="sigint",
-         compare="hist_total",
+         compare="hist_total", expect="ns_hist_total",
          note="timings differ: compare map names and the workload's histogram total"),
+    Case("kprobe_vfs_read_arg2_count",
+         f'kprobe:vfs_read /comm == "{COMM}"/ {{ @[arg2] = count(); }}',
+         workload="reads", ready=("kprobe:vfs_read",), end="sigint", compare="exact",
+         expect="count_by_size", note="arg2 of vfs_read is the byte count asked for"),
+    Case("kretprobe_vfs_read_printf",
+         f'kretprobe:vfs_read /comm == "{COMM}"/ {{ printf("read %d\\n", retval); }}',
+         workload="reads", ready=("kretprobe:vfs_read",), end="sigint", compare="exact",
+         expect="printf_sizes", note="one output event per read, in order"),
     Case("kfunc_vfs_read_count",
          'kfunc:vfs_read { @[comm] = count(); }',
-         workload="reads", ready=("kfunc:vfs_read",), end="sigint", compare="count_line"),
+         workload="reads", ready=("kfunc:vfs_read",), end="sigint", compare="count_line",
+         expect="comm_count"),
+    Case("kfunc_vfs_read_args_count",
+         f'kfunc:vfs_read /comm == "{COMM}"/ {{ @[args->count] = count(); }}',
+         workload="reads", ready=("kfunc:vfs_read",), end="sigint", compare="exact",
+         expect="count_by_size", note="kfunc arguments by name, typed from BTF"),
     Case("kretfunc_vfs_read_lhist",
          f'kretfunc:vfs_read /comm == "{COMM}"/ {{ @bytes = lhist(retval, 0, 2000, 200); }}',
-         workload="reads", ready=("kretfunc:vfs_read",), end="sigint", compare="exact"),
+         workload="reads", ready=("kretfunc:vfs_read",), end="sigint", compare="exact",
+         expect="bytes_lhist"),
 )
 BY_NAME = {c.name: c for c in CASES}
 
@@ -84,46 +101,71 @@ def maps(text: str) -> dict[str, dict[str, object]]:
     return out
 
 
-def lhist_expected(sizes=READS) -> list[int]:
+def lhist_expected(sizes: tuple[int, ...] | None = None) -> list[int]:
     """Bucket counts of lhist(retval, 0, 2000, 200) over `sizes`, as bpftrace prints them
     (trailing zero buckets and the overflow bucket included, leading zero buckets trimmed)."""
     counts = [0] * 11
-    for s in sizes:
+    for s in READS if sizes is None else sizes:
         counts[min(s // 200, 10)] += 1
     first = next(i for i, c in enumerate(counts) if c)
     last = max(i for i, c in enumerate(counts) if c)
     return counts[first:last + 1]
 
 
+def _sleeper_pid(found: dict, out: str, run: dict) -> str | None:
+    want = f"sleep by {run['workload_pid']}"
+    return None if want in out.splitlines() else f"expected the line {want!r} (the workload's pid)"
+
+
+def _bytes_lhist(found: dict, out: str, run: dict) -> str | None:
+    hist = found.get("@bytes", {}).get("")
+    if not isinstance(hist, list) or sum(hist) != len(READS):
+        return f"expected @bytes to count the workload's {len(READS)} reads, got {hist!r}"
+    if hist[:len(lhist_expected())] != lhist_expected():
+        return f"expected @bytes buckets {lhist_expected()}, got {hist}"
+    return None
+
+
+def _ns_hist_total(found: dict, out: str, run: dict) -> str | None:
+    hist = found.get("@ns", {}).get(COMM)
+    if not isinstance(hist, list) or sum(hist) != len(READS):
+        return f"expected @ns[{COMM}] to count {len(READS)} reads, got {hist!r}"
+    return None
+
+
+def _comm_count(found: dict, out: str, run: dict) -> str | None:
+    got = found.get("@", {}).get(COMM)
+    return None if got == len(READS) else f"expected @[{COMM}]: {len(READS)}, got {got!r}"
+
+
+def _count_by_size(found: dict, out: str, run: dict) -> str | None:
+    want = {str(size): READS.count(size) for size in set(READS)}
+    got = found.get("@")
+    return None if got == want else f"expected @[size] counts {want}, got {got!r}"
+
+
+def _printf_sizes(found: dict, out: str, run: dict) -> str | None:
+    want = [f"read {size}" for size in READS]
+    got = [line for line in out.splitlines() if line.startswith("read ")]
+    return None if got == want else f"expected the lines {want}, got {got}"
+
+
+# what each case's workload implies for a correct output
+EXPECTATIONS = {"sleeper_pid": _sleeper_pid, "bytes_lhist": _bytes_lhist,
+                "ns_hist_total": _ns_hist_total, "comm_count": _comm_count,
+                "count_by_size": _count_by_size, "printf_sizes": _printf_sizes}
+
+
 def workload_problems(case: Case, run: dict, tool: str = "bpftrace") -> list[str]:
     """What is wrong with one tool's run of a case, judged against the workload's known activity.
     For bpftrace 0.17 this checks the lane itself (boot, attach detection, workload timing);
     for pybpftrace it is the fallback when bpftrace gave no reference.  Empty when it looks right."""
-    out = run["stdout"]
     if run.get("timed_out"):
         return [f"{tool} timed out after {run['seconds']:.0f} s"]
     if run["rc"] != 0:
         return [f"{tool} exited {run['rc']}: {run['stderr'].strip()[-400:]}"]
-    found = maps(out)
-    if case.workload == "sleeper":
-        want = f"sleep by {run['workload_pid']}"
-        return [] if want in out else [f"expected {want!r} (the workload's pid) in {tool}'s output"]
-    if case.compare == "exact":
-        hist = found.get("@bytes", {}).get("")
-        if not isinstance(hist, list) or sum(hist) != len(READS):
-            return [f"expected {tool}'s @bytes to count the workload's {len(READS)} reads, got {hist!r}"]
-        if hist[:len(lhist_expected())] != lhist_expected():
-            return [f"expected {tool}'s @bytes buckets {lhist_expected()}, got {hist}"]
-        return []
-    if case.compare == "hist_total":
-        hist = found.get("@ns", {}).get(COMM)
-        if not isinstance(hist, list) or sum(hist) != len(READS):
-            return [f"expected {tool}'s @ns[{COMM}] to count {len(READS)} reads, got {hist!r}"]
-        return []
-    if case.compare == "count_line":
-        got = found.get("@", {}).get(COMM)
-        return [] if got == len(READS) else [f"expected {tool}'s @[{COMM}]: {len(READS)}, got {got!r}"]
-    return [f"unknown comparison {case.compare}"]
+    problem = EXPECTATIONS[case.expect](maps(run["stdout"]), run["stdout"], run)
+    return [f"{tool}: {problem}"] if problem else []
 
 
 def judge(case: Case, ref: dict, ours: dict) -> str | None:

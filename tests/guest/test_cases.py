@@ -55,7 +55,12 @@ def test_maps_parses_histograms_and_scalars():
     assert found["@start"]["139"] == 119135692330
 
 
-def test_lhist_capture_matches_the_workload():
+# the reads the LHIST and LATENCY captures were taken with
+CAPTURE_READS = (100, 100, 100, 700, 700, 700, 700, 900, 900, 1500, 3000, 3000)
+
+
+def test_lhist_capture_matches_the_workload(monkeypatch):
+    monkeypatch.setattr(C, "READS", CAPTURE_READS)
     case = C.BY_NAME["kretprobe_vfs_read_lhist"]
     assert C.lhist_expected() == C.maps(LHIST)["@bytes"][""]
     assert C.workload_problems(case, run(LHIST)) == []
@@ -70,7 +75,8 @@ def test_exact_comparison_reports_a_diff():
     assert verdict and "\n-'@bytes: '\n" in verdict and "\n+@bytes:\n" in verdict
 
 
-def test_histogram_shape_comparison():
+def test_histogram_shape_comparison(monkeypatch):
+    monkeypatch.setattr(C, "READS", CAPTURE_READS)
     case = C.BY_NAME["kprobe_kretprobe_vfs_read_latency"]
     assert C.workload_problems(case, run(LATENCY)) == []
     other_timings = LATENCY.replace("[4K, 8K)               5", "[4K, 8K)               4") \
@@ -87,7 +93,22 @@ def test_histogram_shape_comparison():
 
 def test_failed_run_is_reported_with_its_stderr():
     case = C.BY_NAME["kfunc_vfs_read_count"]
+    line = f"@[pbtload]: {len(C.READS)}\n"
     failed = dict(run(""), rc=1, stderr="stdin:1:1-15: ERROR: Invalid probe type: kfunc\n")
-    assert "Invalid probe type" in C.judge(case, run("@[pbtload]: 12\n"), failed)
-    assert C.judge(case, run("@[pbtload]: 12\n"), run("@[python]: 3\n@[pbtload]: 12\n")) is None
-    assert C.judge(case, run("@[pbtload]: 12\n"), run("@[pbtload]: 11\n"))
+    assert "Invalid probe type" in C.judge(case, run(line), failed)
+    assert C.judge(case, run(line), run("@[python]: 3\n" + line)) is None
+    assert C.judge(case, run(line), run(f"@[pbtload]: {len(C.READS) - 1}\n"))
+
+
+def test_workload_expectations_for_counts_and_printf():
+    by_size = C.BY_NAME["kprobe_vfs_read_arg2_count"]
+    good = "Attaching 1 probe...\n\n\n@[1500]: 1\n@[900]: 2\n@[100]: 3\n@[700]: 4\n@[3000]: 5\n\n"
+    assert C.workload_problems(by_size, run(good)) == []
+    assert C.workload_problems(by_size, run(good.replace("@[700]: 4", "@[700]: 5")))
+    printf = C.BY_NAME["kretprobe_vfs_read_printf"]
+    lines = "".join(f"read {n}\n" for n in C.READS)
+    assert C.workload_problems(printf, run("Attaching 1 probe...\n" + lines)) == []
+    assert C.workload_problems(printf, run("Attaching 1 probe...\n" + lines.replace("read 900\n", "", 1)))
+    sleeper = C.BY_NAME["kprobe_do_nanosleep"]
+    assert C.workload_problems(sleeper, run("Attaching 1 probe...\nsleep by 125\n", pid=125)) == []
+    assert C.workload_problems(sleeper, run("Attaching 1 probe...\nsleep by 1250\n", pid=125))

@@ -84,7 +84,9 @@ def test_bpftrace_reference_run(guest_report, case):
             and re.search(r"kfunc|fentry|not (supported|available)", ref["stderr"], re.I):
         pytest.skip(f"bpftrace 0.17 has no kfunc here: {ref['stderr'].strip()[-300:]}")
     problems = C.workload_problems(case, ref)
-    assert not problems, "\n".join(problems) + f"\nstdout:\n{ref['stdout']}\nstderr:\n{ref['stderr']}"
+    if problems:
+        pytest.fail("\n".join(problems) + f"\nstdout:\n{ref['stdout']}\nstderr:\n{ref['stderr']}",
+                    pytrace=False)
 
 
 @pytest.mark.parametrize("case", C.CASES, ids=lambda c: c.name)
@@ -94,9 +96,12 @@ def test_pybpftrace_matches_bpftrace(guest_report, case):
     if ref["rc"] != 0 or ref["lane_error"]:
         # no reference output: judge pybpftrace against the workload's known reads instead
         problems = C.workload_problems(case, ours, "pybpftrace")
-        assert not problems, (f"{case.name}: {case.program}\n" + "\n".join(problems)
-                              + f"\nbpftrace said: {ref['stderr'].strip()[-300:]}"
-                              + f"\npybpftrace stdout:\n{ours['stdout']}\nstderr:\n{ours['stderr']}")
+        if problems:
+            pytest.fail(f"{case.name}: {case.program}\n" + "\n".join(problems)
+                        + f"\nbpftrace gave no reference: {ref['stderr'].strip()[-300:]}"
+                        + f"\npybpftrace stdout:\n{ours['stdout']}\nstderr:\n{ours['stderr']}",
+                        pytrace=False)
         return
     verdict = C.judge(case, normalise(ref), normalise(ours))
-    assert verdict is None, f"{case.name}: {case.program}\n{verdict}"
+    if verdict is not None:
+        pytest.fail(f"{case.name}: {case.program}\n{verdict}", pytrace=False)
