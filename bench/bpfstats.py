@@ -9,6 +9,7 @@ same measurement applies to bpftrace and pybpftrace alike.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 from dataclasses import dataclass
 
@@ -84,14 +85,42 @@ def enable_stats() -> int:
     return _bpf(BPF_ENABLE_STATS, _EnableStats(type=BPF_STATS_RUN_TIME))
 
 
+PERF_EVENT_PROG = 0     # "attached, but the kernel does not say which program" (see below)
+BPF_PROG_TYPE_PERF_EVENT = 7
+
+
 def task_fd_query(pid: int, fd: int) -> int | None:
-    """The id of the BPF program attached through `pid`'s `fd`, or None."""
+    """The id of the BPF program attached through `pid`'s `fd`, or None.
+
+    For a perf event (profile, interval, software) carrying a BPF_PROG_TYPE_PERF_EVENT program
+    the kernel answers EOPNOTSUPP: that still means attached, and PERF_EVENT_PROG is returned
+    (perf_event_programs() finds those programs' ids).
+    """
     attr = _TaskFdQuery(pid=pid, fd=fd)
     try:
         _bpf(BPF_TASK_FD_QUERY, attr)
-    except BpfError:
-        return None
+    except BpfError as exc:
+        return PERF_EVENT_PROG if exc.errno == errno.EOPNOTSUPP else None
     return attr.prog_id or None
+
+
+def perf_event_programs(pid: int) -> set[int]:
+    """Ids of the perf-event programs `pid` holds fds of (from /proc/PID/fdinfo)."""
+    ids: set[int] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return ids
+    for name in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}") != "anon_inode:bpf-prog":
+                continue
+            info = dict(line.split(":", 1) for line in open(f"/proc/{pid}/fdinfo/{name}") if ":" in line)
+        except OSError:
+            continue
+        if int(info.get("prog_type", "-1")) == BPF_PROG_TYPE_PERF_EVENT and "prog_id" in info:
+            ids.add(int(info["prog_id"]))
+    return ids
 
 
 def attached_programs(pid: int, known: dict[int, int] | None = None) -> dict[int, int]:

@@ -22,8 +22,8 @@ G_SLOWDOWN = Goal("ratio<=", 0.1, "<= 0.1x")
 LINE = re.compile(rb"^\d+ 8$", re.M)
 LOST = re.compile(r"Lost (\d+) events")
 
-PROGRAM = ('tracepoint:syscalls:sys_enter_write /comm == "{comm}"/ {{ printf("%d %d\\n", args->fd, '
-           'args->count); }} tracepoint:syscalls:sys_enter_getppid /comm == "{comm}"/ {{ exit(); }}')
+PROGRAM = ('tracepoint:syscalls:sys_enter_write /comm == "{comm}" && args->count == 8/ {{ printf("%d %d\\n", '
+           'args->fd, args->count); }} tracepoint:syscalls:sys_enter_getppid /comm == "{comm}"/ {{ exit(); }}')
 METRICS = [("lines delivered per second", "lines/s"), ("lost events reported", "events"),
            ("lines missing", "lines"), ("tracer CPU per line", "us")]
 
@@ -32,8 +32,8 @@ def rates(quick: bool) -> list[tuple[int, int]]:
     """(rate per second, 0 = as fast as possible; number of events)."""
     if quick:
         return [(100_000, 50_000), (0, 200_000)]
-    return [(20_000, 20_000), (50_000, 50_000), (100_000, 100_000), (200_000, 200_000),
-            (400_000, 400_000), (0, 400_000)]
+    return [(20_000, 20_000), (50_000, 50_000), (100_000, 100_000), (200_000, 100_000),
+            (400_000, 100_000), (0, 200_000)]
 
 
 def run(results: Results, runs: int, quick: bool, log) -> None:

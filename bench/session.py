@@ -245,7 +245,11 @@ class TracerSession:
             now = self.now()
             if not self.attach_timeline or self.attach_timeline[-1][1] != len(known):
                 self.attach_timeline.append((now, len(known)))
-                self.prog_ids = set(known.values())
+                ids = set(known.values())
+                if bpfstats.PERF_EVENT_PROG in ids:
+                    ids.discard(bpfstats.PERF_EVENT_PROG)
+                    ids |= bpfstats.perf_event_programs(self.pid)
+                self.prog_ids = ids
             if self.first_event is None and self.prog_ids:
                 for pid in list(self.prog_ids)[:64]:
                     info = bpfstats.prog_info(pid, with_insns=False)
