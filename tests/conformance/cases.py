@@ -86,6 +86,10 @@ CASES: list[Case] = [
          ' printf("%ld %ld %ld\\n", (uint32)-1, (int32)3000000000, (int64)-1);'
          ' $b = (int8)-3; @b = $b; @u8 = (uint8)255; exit(); }'),
 
+    Case("string_compare_and_map_increment",
+         'BEGIN { $s = "abc"; printf("%d %d %d %d\\n", $s == "abc", $s != "abc", $s == "abd", "x" != "y");'
+         ' @n++; @n++; @n--; @m[1]++; @m[1] += 5; @m[2] -= 3; @str[$s] = $s; exit(); }'),
+
     # ---------------------------------------------------------------- maps
     Case("maps_zero_one_many_keys",
          'BEGIN { @scalar = 1; @one[1] = 2; @one[2] = 3; @str["x"] = 4; @str["yy"] = 5;'
@@ -207,6 +211,11 @@ CASES: list[Case] = [
          'tracepoint:syscalls:sys_enter_getpid /comm == "{{COMM}}"/ { @calls = count(); @k[comm] = sum(2); }',
          workload=wl("P:6", "q"), end="sigint",
          doc="no END probe: bpftrace 0.17 sometimes hangs in epoll_wait when SIGINT meets an END probe"),
+
+    Case("tp_multiple_attach_points_print_clear",
+         'tracepoint:syscalls:sys_enter_getpid, tracepoint:syscalls:sys_enter_getpgrp /comm == "{{COMM}}"/'
+         ' { @[probe] = count(); @total++; } ' + MARKER + ' { print(@); clear(@); print(@total); exit(); }',
+         workload=wl("P:2", "G:5")),
 
     # ---------------------------------------------------------------- other probe types
     Case("uprobe_args_ustack",
