@@ -48,16 +48,21 @@ def emit_in_process(ir_text: str, want_asm: bool = False) -> tuple[bytes, str]:
     return elf, asm
 
 
-def emit_object(ir_text: str, isolated: bool = False) -> bytes:
-    """The BPF ELF object for `ir_text`.  Raises CompileError if LLVM fails or dies."""
+def _emit(ir_text: str, isolated: bool, want_asm: bool) -> tuple[bytes, str]:
     if isolated:
         from ..llvm_worker import run_in_worker
-        return run_in_worker(ir_text, want_asm=False)[0]
-    return emit_in_process(ir_text)[0]
+        return run_in_worker(ir_text, want_asm=want_asm)
+    try:
+        return emit_in_process(ir_text, want_asm)
+    except RuntimeError as exc:      # IR the verifier rejects: a compiler bug, not a crash
+        from ..diagnostics import CompileError
+        raise CompileError.single(f"LLVM failed while generating BPF code: {exc}") from None
+
+
+def emit_object(ir_text: str, isolated: bool = False) -> bytes:
+    """The BPF ELF object for `ir_text`.  Raises CompileError if LLVM fails or dies."""
+    return _emit(ir_text, isolated, False)[0]
 
 
 def emit_assembly(ir_text: str, isolated: bool = False) -> str:
-    if isolated:
-        from ..llvm_worker import run_in_worker
-        return run_in_worker(ir_text, want_asm=True)[1]
-    return emit_in_process(ir_text, want_asm=True)[1]
+    return _emit(ir_text, isolated, True)[1]

@@ -15,7 +15,8 @@ U64 = UInt(64)
 I64 = Int(64)
 # Kinds held in one 64-bit register (everything else lives in memory).
 SCALAR_KINDS = frozenset({Kind.INT, Kind.POINTER, Kind.KSTACK, Kind.USTACK, Kind.KSYM,
-                          Kind.USERNAME, Kind.PROBE, Kind.STRERROR, Kind.CTX})
+                          Kind.USERNAME, Kind.PROBE, Kind.STRERROR, Kind.CGROUP_PATH,
+                          Kind.CTX})
 
 
 def is_scalar(t: Optional[SizedType]) -> bool:
