@@ -19,7 +19,7 @@ U64 = UInt(64)
 PT_REGS = {"r15": 0, "r14": 8, "r13": 16, "r12": 24, "bp": 32, "bx": 40, "r11": 48, "r10": 56,
            "r9": 64, "r8": 72, "ax": 80, "cx": 88, "dx": 96, "si": 104, "di": 112,
            "orig_ax": 120, "ip": 128, "cs": 136, "flags": 144, "sp": 152, "ss": 160}
-REG_PROBES = ("kprobe", "kretprobe", "uprobe", "uretprobe", "usdt")
+REG_REFUSED = ("tracepoint", "kfunc", "kretfunc", "BEGIN", "END", "iter")   # no pt_regs ctx
 USER_PROBES = ("uprobe", "uretprobe", "usdt")
 
 
@@ -138,11 +138,13 @@ def _reg_check(c, n):
     name = literal_string(c, n, n.args[0])
     if name is None:
         return None
-    if c.provider not in REG_PROBES:
+    refused = c.provider in REG_REFUSED
+    if refused:
         c.error(f"reg can not be used with \"{c.provider}\" probes", n.span)
-        return None
     if name not in PT_REGS:
-        c.error(f"'{name}' is not a valid register", n.span)
+        c.error(f"'{name}' is not a valid register on this architecture (x86_64)", n.span)
+        return None
+    if refused:
         return None
     c.set_data(n, PT_REGS[name])
     return U64
@@ -150,7 +152,8 @@ def _reg_check(c, n):
 
 function(Entry("reg", "reg(char *name)",
                "A register of the probed context (x86-64 `struct pt_regs`: ip, sp, ax, di...).",
-               probes="kprobe, kretprobe, uprobe, uretprobe, usdt", check=_reg_check,
+               probes="kprobe, kretprobe, uprobe, uretprobe, usdt, profile, interval, software, "
+                      "hardware, rawtracepoint, watchpoint", check=_reg_check,
                lower=lambda g, n: g.bb.load_int(g.bb.ctx, g.data(n), 8)))
 
 MACADDR = SizedType(Kind.MACADDR, 6)
