@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from tests.workloads import build
+from . import build
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
