@@ -263,6 +263,11 @@ class Btf:
     def names(self) -> list[str]:
         return list(self._names)
 
+    def function_names(self) -> list[str]:
+        """Names with a BTF FUNC record: the kfunc/kretfunc attach points."""
+        func = self._kind("func")
+        return [n for n, ids in self._names.items() if any(self.type(t).kind == func for t in ids)]
+
     @staticmethod
     def _kind(kind: int | str) -> int:
         return KIND_NAMES.index(kind) if isinstance(kind, str) else kind

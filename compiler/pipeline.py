@@ -70,7 +70,8 @@ def _front_and_middle(text: str, name: str, params: tuple[str, ...], options: Co
     program = parse(text, name=name)
     diags = Diagnostics(source)
     kernel = options.kernel_info()
-    expanded = expand_probes(program, kernel, params, options.max_probes, diags)
+    expanded = expand_probes(program, kernel, params, options.max_probes, diags,
+                             options.pid)
     diags.raise_if_errors()
     analysis = analyse(expanded, kernel, options, params, diags)
     diags.raise_if_errors()

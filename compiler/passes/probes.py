@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from .. import ast
 from ..artifact import AttachTarget
-from ..diagnostics import Diagnostics
+from ..diagnostics import Diagnostic, Diagnostics
 from ..tracepoints import KernelInfo, match_tracepoints
 
 TIME_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "hz": 0}
@@ -39,6 +39,13 @@ HARDWARE_EVENTS = {
 _PARAM_RE = re.compile(r"\$(\d+)")
 
 
+class _Bare(Diagnostic):
+    """An error bpftrace prints as a bare line ("No probes to attach")."""
+
+    def render(self, source) -> str:
+        return self.message + "\n"
+
+
 @dataclass
 class ExpandedProbe:
     """One probe block with every target its attach points expand to."""
@@ -56,6 +63,7 @@ class _Ctx:
     diags: Diagnostics
     kernel: KernelInfo
     params: tuple[str, ...]
+    pid: Optional[int] = None
 
 
 def _substitute(text: str, params: tuple[str, ...]) -> str:
@@ -122,23 +130,104 @@ def _perf_counter(table: dict, label: str) -> Callable:
     return expand
 
 
-def _uprobe(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
-    path = ap.target
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        ctx.diags.error(f"{ap.provider} target file '{path}' does not exist or is not executable",
-                        ap.span)
+def _uprobe_paths(ap: ast.AttachPoint, ctx: _Ctx) -> list[str]:
+    """Files a uprobe/usdt target names (bpftrace's rules: the path, $PATH, library names);
+    more than one match warns and keeps the first unless the target is a wildcard."""
+    from ..libraries import TargetNotFound, resolve_target
+    try:
+        paths = resolve_target(ap.target, ctx.pid)
+    except TargetNotFound as e:
+        ctx.diags.error(str(e).replace("uprobe", ap.provider, 1), ap.span)
         return []
-    name = f"{ap.provider}:{path}:{ap.func}" if ap.func else f"{ap.provider}:{path}:{ap.address:#x}"
-    if ap.provider == "usdt":
-        name = f"usdt:{path}:{ap.ns + ':' if ap.ns else ''}{ap.func}"
-    return [AttachTarget(ap.provider, path, ap.func, offset=ap.offset or 0, address=ap.address,
-                         name=name)]
+    if len(paths) > 1 and not any(c in ap.target for c in "*?["):
+        ctx.diags.warning(f"attaching to {ap.provider} target file '{paths[0]}' but matched "
+                          f"{len(paths)} binaries", ap.span)
+        paths = paths[:1]
+    return paths
+
+
+def _uprobe(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
+    from ..libraries import UprobeOffsetError, path_for_pid, uprobe_sites
+    out = []
+    for path in _uprobe_paths(ap, ctx):
+        try:
+            sites = uprobe_sites(path, ap.func, ctx.pid, ap.offset or 0, ap.address)
+        except UprobeOffsetError as e:
+            ctx.diags.error(str(e), ap.span)
+            return []
+        for s in sites:
+            fn = s.func if s.func else str(ap.address)
+            off = f"+{ap.offset}" if ap.offset and s.func else ""
+            out.append(AttachTarget(ap.provider, path_for_pid(ctx.pid, s.path), s.func,
+                                    address=s.file_offset,
+                                    name=f"{ap.provider}:{s.path}:{fn}{off}"))
+    return out
+
+
+def _usdt(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
+    from ..libraries import path_for_pid
+    from ..usdt_notes import usdt_sites
+    paths = [ap.target] if ap.target in ("", "*") and ctx.pid else _uprobe_paths(ap, ctx)
+    out = []
+    for path in paths:
+        for p in usdt_sites(path, ap.ns, ap.func, ctx.pid):
+            name = f"usdt:{p.path}:{p.provider}:{p.name}"
+            out.append(AttachTarget("usdt", path_for_pid(ctx.pid, p.path), f"{p.provider}:{p.name}",
+                                    address=p.file_offset, ref_ctr_offset=p.semaphore_offset,
+                                    name=name))
+    return out
 
 
 def _kprobe(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
     off = f"+{ap.offset}" if ap.offset else ""
     return [AttachTarget(ap.provider, ap.target, ap.func, offset=ap.offset or 0,
                          name=f"{ap.provider}:{ap.func}{off}")]
+
+
+def _kfunc(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
+    """kfunc/kretfunc: functions with a BTF FUNC record (wildcards matched against BTF)."""
+    btf = ctx.kernel.btf() if hasattr(ctx.kernel, "btf") else None
+    if btf is None:
+        ctx.diags.error(f"{ap.provider}: the kernel has no BTF (/sys/kernel/btf/vmlinux), "
+                        "which kfunc probes need", ap.span)
+        return []
+    rx = _wildcard(ap.func)
+    names = sorted(n for n in btf.function_names() if rx.fullmatch(n)) if rx else (
+        [ap.func] if btf.find_or_none(ap.func, "func") is not None else [])
+    if not names and rx is None:
+        ctx.diags.error("kfunc/kretfunc not available for your kernel version.", ap.span)
+    return [AttachTarget(ap.provider, ap.target, n, name=f"{ap.provider}:{n}") for n in names]
+
+
+def _rawtracepoint(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
+    """rawtracepoint:[module:]event: events with a `btf_trace_<event>` typedef in BTF (or a
+    tracefs event of that name when there is no BTF)."""
+    btf = ctx.kernel.btf() if hasattr(ctx.kernel, "btf") else None
+    rx = _wildcard(ap.func)
+    if btf is not None:
+        events = sorted(n[len("btf_trace_"):] for n in btf.names()
+                        if n.startswith("btf_trace_") and (rx.fullmatch(n[10:]) if rx else
+                                                           n[10:] == ap.func))
+    else:
+        events = [ap.func] if rx is None else []
+    return [AttachTarget("rawtracepoint", ap.target, e, name=f"rawtracepoint:{e}")
+            for e in dict.fromkeys(events)]
+
+
+ITERATORS = ("task", "task_file", "task_vma")
+
+
+def _iter(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
+    if ap.func not in ITERATORS:
+        ctx.diags.error(f"iter {ap.func} not available for your kernel version.", ap.span)
+        return []
+    return [AttachTarget("iter", ap.target, ap.func, name=f"iter:{ap.func}")]
+
+
+def _wildcard(text: str) -> Optional[re.Pattern]:
+    if not any(c in text for c in "*?["):
+        return None
+    return re.compile(re.escape(text).replace(r"\*", ".*").replace(r"\?", "."))
 
 
 _EXPANDERS: dict[str, Callable[[ast.AttachPoint, _Ctx], list[AttachTarget]]] = {
@@ -151,9 +240,13 @@ _EXPANDERS: dict[str, Callable[[ast.AttachPoint, _Ctx], list[AttachTarget]]] = {
     "hardware": _perf_counter(HARDWARE_EVENTS, "hardware"),
     "uprobe": _uprobe,
     "uretprobe": _uprobe,
-    "usdt": _uprobe,
+    "usdt": _usdt,
     "kprobe": _kprobe,
     "kretprobe": _kprobe,
+    "kfunc": _kfunc,
+    "kretfunc": _kfunc,
+    "rawtracepoint": _rawtracepoint,
+    "iter": _iter,
 }
 
 
@@ -167,9 +260,11 @@ def _with_params(ap: ast.AttachPoint, params: tuple[str, ...]) -> ast.AttachPoin
 
 
 def expand_probes(program: ast.Program, kernel: KernelInfo, params: tuple[str, ...],
-                  max_probes: int, diags: Diagnostics) -> list[ExpandedProbe]:
-    """Expand every attach point of `program` into concrete targets."""
-    ctx = _Ctx(diags, kernel, params)
+                  max_probes: int, diags: Diagnostics,
+                  pid: Optional[int] = None) -> list[ExpandedProbe]:
+    """Expand every attach point of `program` into concrete targets (`pid`: -p, whose
+    mapped objects uprobe/usdt targets resolve against)."""
+    ctx = _Ctx(diags, kernel, params, pid)
     out = []
     for index, probe in enumerate(program.probes):
         expanded = ExpandedProbe(probe, index)
@@ -182,6 +277,8 @@ def expand_probes(program: ast.Program, kernel: KernelInfo, params: tuple[str, .
             expanded.targets.extend(expander(ap, ctx))
         out.append(expanded)
     total = sum(len(p.targets) for p in out)
+    if diags.ok and total == 0 and program.probes:
+        diags.items.append(_Bare("ERROR", "No probes to attach"))
     if diags.ok and total > max_probes:
         diags.error(f"Can't attach to {total} probes because it exceeds the current limit of "
                     f"{max_probes} probes.\nYou can increase the limit through the "
