@@ -23,6 +23,7 @@ from .probes import ExpandedProbe
 from .type_rules import U64, compatible, is_scalar, storage_type, type_class
 from .units import ProgramUnit, make_units
 
+MAX_UNROLLED_STATEMENTS = 1000
 _ACTION_BASE = {"printf": 0, "system": 10000, "cat": 20000}
 
 
@@ -136,6 +137,8 @@ class Checker(ExpressionChecks):
     def check_unit(self, unit: ProgramUnit) -> None:
         self.unit = unit
         unit.variables = {}
+        self.unroll_factor = 1
+        self.unrolled_statements = 0
         if unit.probe.predicate is not None:
             t = self.expr(unit.probe.predicate)
             if t is not None and not is_scalar(t):
@@ -149,6 +152,7 @@ class Checker(ExpressionChecks):
 
     # ---- statements
     def stmt(self, s) -> None:
+        self.unrolled_statements += self.unroll_factor
         method = getattr(self, "_stmt_" + type(s).__name__)
         method(s)
 
@@ -255,7 +259,14 @@ class Checker(ExpressionChecks):
         elif count < 1:
             self.error("unroll minimum value is 1", s.span)
         self.set_data(s, count or 0)
+        outer = self.unroll_factor
+        self.unroll_factor = outer * max(1, min(count or 1, 100))
         self.block(s.body)
+        self.unroll_factor = outer
+        if outer == 1 and self.unrolled_statements > MAX_UNROLLED_STATEMENTS:
+            # Nested unrolls multiply: refuse before codegen builds a gigantic program.
+            self.error(f"unroll: the unrolled probe would hold {self.unrolled_statements} "
+                       f"statements (at most {MAX_UNROLLED_STATEMENTS})", s.span)
 
     def _stmt_While(self, s: ast.While) -> None:
         t = self.expr(s.cond)
