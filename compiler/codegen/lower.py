@@ -23,6 +23,7 @@ from .builder import I1, I64, I8, I8P, BpfBuilder
 
 ZERO = ir.Constant(I64, 0)
 ONE = ir.Constant(I64, 1)
+PT_REGS_ORIG_AX = 120       # offsetof(struct pt_regs, orig_ax) on x86_64: the syscall id
 
 
 def bucket_offset(key_type: Optional[SizedType]) -> int:
@@ -40,12 +41,15 @@ class Lowerer:
         self.params = params
         self.vars: dict[str, ir.Value] = {}
         self.loops: list[tuple[ir.Block, ir.Block]] = []   # (continue target, break target)
+        self._probe_value: Optional[ir.Value] = None
 
     # ---- entry points
     def lower_unit(self) -> None:
         for name, t in self.unit.variables.items():
             st = storage_type(t)
             self.vars[name] = self.bb.alloca_bytes(st.size, name, persistent=True)
+        if self.unit.syscall_ids:
+            self._syscall_filter()
         if self.options.pid is not None:
             pid = self.b.lshr(self.bb.helper(14, []), ir.Constant(I64, 32))
             self._return_unless(self.b.icmp_unsigned("==", pid, ir.Constant(I64, self.options.pid)))
@@ -55,6 +59,37 @@ class Lowerer:
                 cond = self.truth(self.expr(pred))
             self._return_unless(cond)
         self.block(self.unit.probe.body)
+
+    def _syscall_filter(self) -> None:
+        """A raw_syscalls program standing for several syscall tracepoints: return unless
+        the syscall id is one of them, and look the `probe` value up in a .rodata table
+        (id -> probe index + 1, 0 for syscalls not traced)."""
+        ids = self.unit.syscall_ids
+        ty = ir.ArrayType(ir.IntType(16), max(ids) + 1)
+        table = ir.GlobalVariable(self.bb.module, ty, name=self.bb.func.name + "_syscall_probe")
+        table.initializer = ir.Constant(ty, [ids.get(i, -1) + 1 for i in range(ty.count)])
+        table.global_constant = True
+        table.linkage = "internal"
+        if self.unit.attach_via.func == "sys_enter":     # ctx: {struct pt_regs *regs; long id}
+            nr = self.bb.load_int(self.bb.ctx, 8)
+        else:                                           # ctx: {struct pt_regs *regs; long ret}
+            slot = self.bb.alloca(I64, "syscall_nr", persistent=True)
+            self.b.store(ZERO, slot)
+            regs = self.bb.load_int(self.bb.ctx, 0)
+            self.bb.probe_read(slot, 8, self.b.add(regs, ir.Constant(I64, PT_REGS_ORIG_AX)),
+                               user=False)
+            nr = self.b.load(slot)
+        self._return_unless(self.b.icmp_unsigned("<", nr, ir.Constant(I64, ty.count)))
+        entry = self.b.load(self.b.gep(table, [ir.Constant(ir.IntType(32), 0), nr]))
+        entry = self.b.zext(entry, I64)
+        self._return_unless(self.b.icmp_unsigned("!=", entry, ZERO))
+        self._probe_value = self.b.sub(entry, ONE)
+
+    def probe_value(self) -> ir.Value:
+        """The `probe` builtin: an index into CompiledProgram.probe_names."""
+        if self._probe_value is not None:
+            return self._probe_value
+        return ir.Constant(I64, self.unit.probe_id or 0)
 
     def _return_unless(self, cond: ir.Value) -> None:
         with self.b.if_then(self.b.not_(cond)):
@@ -216,9 +251,9 @@ class Lowerer:
     def map_symbol(self, name: str) -> str:
         return name
 
-    def map_read(self, m: ast.Map) -> ir.Value:
+    def map_read(self, m: ast.Map, key: Optional[ir.Value] = None) -> ir.Value:
         info = self.analysis.maps[m.name]
-        key = self.map_key(m)
+        key = key if key is not None else self.map_key(m)
         slot = self.bb.map_lookup(m.name, key)
         found = self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))
         if is_scalar(info.value):
@@ -367,9 +402,9 @@ class Lowerer:
             new = self.b.add(old, delta)
             self.bb.store_int(ptr, 0, new)
         else:
-            old = self.map_read(target)
+            key = self.map_key(target)          # evaluated once: `@[rand]++` is one key
+            old = self.map_read(target, key)
             new = self.b.add(old, delta)
-            key = self.map_key(target)
             buf = self.bb.alloca(I64, "incr")
             self.b.store(new, buf)
             self.bb.map_update(target.name, key, buf)
