@@ -31,6 +31,10 @@ OPTIONS:
     -q             keep messages quiet
     -V, --version  bpftrace version
     --no-warnings  disable all warning messages
+    --flamegraph FILE         write a flame graph of the stack-keyed map(s) to FILE at exit
+                              (@[kstack] = count(); format from the extension: .html, .svg,
+                              .folded, .speedscope.json (or .json), .png)
+    --flamegraph-format FMT   html, svg, folded, speedscope or png, whatever FILE's extension
 
 TROUBLESHOOTING OPTIONS:
     -v                      verbose messages (BPF assembly, verifier statistics)
@@ -47,7 +51,8 @@ ENVIRONMENT:
 VERSION = "bpftrace v0.17.0 (pybpftrace 0.1.0)"
 
 # Options that take a value, and flags, in bpftrace's getopt spelling.
-_VALUE_OPTS = {"-B", "-f", "-o", "-e", "-p", "-c", "-I", "--include", "--emit-elf", "--emit-llvm"}
+_VALUE_OPTS = {"-B", "-f", "-o", "-e", "-p", "-c", "-I", "--include", "--emit-elf", "--emit-llvm",
+               "--flamegraph", "--flamegraph-format"}
 _FLAG_OPTS = {"-h", "--help", "-l", "-q", "-v", "-d", "-dd", "-k", "-kk", "-V", "--version",
               "--unsafe", "--info", "--no-warnings", "--usdt-file-activation", "--verify-llvm-ir"}
 
@@ -224,6 +229,7 @@ def _trace(args: Args) -> int:
     from .engine import RunOptions, Trace, TraceError, MapOut
 
     source, name, params = _read_program(args)
+    flame = _flamegraph_request(args)
     fmt = args.get("-f") or "text"
     if fmt not in ("text", "json"):
         raise UsageError(f"Invalid output format \"{fmt}\"\nValid formats: 'text', 'json'")
@@ -238,7 +244,7 @@ def _trace(args: Args) -> int:
                          output_format=fmt, cpid=child.pid if child else None)
     trace = Trace(source, name=name, options=options)
     try:
-        return _run_trace(trace, args, child, gate)
+        return _run_trace(trace, args, child, gate, flame)
     except CompileError as exc:
         sys.stderr.write(str(exc))
         return 1
@@ -255,7 +261,57 @@ def _trace(args: Args) -> int:
                 child.kill()
 
 
-def _run_trace(trace, args: Args, child, gate) -> int:
+def _flamegraph_request(args: Args) -> Optional["FlameGraphFiles"]:
+    path = args.get("--flamegraph")
+    if path is None:
+        if args.get("--flamegraph-format"):
+            raise UsageError("--flamegraph-format needs --flamegraph FILE")
+        return None
+    from .render import flamegraph
+    try:
+        fmt = flamegraph.format_for_path(path, args.get("--flamegraph-format"))
+    except ValueError as exc:
+        raise UsageError(str(exc))
+    return FlameGraphFiles(path, fmt)
+
+
+class FlameGraphFiles:
+    """--flamegraph: keeps the last snapshot of every stack-keyed map and writes them at exit,
+    the first to FILE, any other to FILE with `.<map name>` before its extension."""
+
+    def __init__(self, path: str, fmt: str):
+        self.path, self.fmt = path, fmt
+        self.maps: dict[str, object] = {}
+
+    def see(self, item) -> None:
+        from .render import flamegraph
+        snap = getattr(item, "snapshot", None)
+        if snap is not None and flamegraph.is_stack_map(snap):
+            self.maps[snap.name] = snap
+
+    def write(self) -> None:
+        from .render import flamegraph
+        if not self.maps:
+            sys.stderr.write(f"WARNING: no map keyed by kstack/ustack with count() values: "
+                             f"{self.path} not written\n")
+            return
+        for i, (name, snap) in enumerate(self.maps.items()):
+            path = self.path if i == 0 else _suffixed(self.path, name)
+            try:
+                flamegraph.write_file(flamegraph.samples_from_snapshot(snap), path, self.fmt,
+                                      title=f"{name} (pybpftrace)")
+            except (OSError, ValueError) as exc:
+                sys.stderr.write(f"ERROR: cannot write flame graph {path}: {exc}\n")
+
+
+def _suffixed(path: str, map_name: str) -> str:
+    base = os.path.basename(path)
+    stem, dot, ext = base.partition(".")
+    tag = map_name.lstrip("@") or "map"
+    return os.path.join(os.path.dirname(path), f"{stem}.{tag}{dot}{ext}")
+
+
+def _run_trace(trace, args: Args, child, gate, flame: Optional[FlameGraphFiles] = None) -> int:
     from .engine import MapOut
 
     program = trace.compile()
@@ -293,10 +349,15 @@ def _run_trace(trace, args: Args, child, gate) -> int:
         if gate is not None:
             os.write(gate, b"go\n")
             os.close(gate)
-        _loop(trace, out, stop, child, trace.options.pid)
+        _loop(trace, out, stop, child, trace.options.pid, flame)
         for item in trace.stop():
-            _emit(out, item)
+            _emit(out, item, flame)
         out.close()
+        warning = trace.stack_warning()
+        if warning and "--no-warnings" not in args.flags:
+            sys.stderr.write(warning)
+        if flame is not None:
+            flame.write()
     except BrokenPipeError:
         # the reader went away (`| head`): end quietly, as a well-behaved filter does
         try:
@@ -313,15 +374,18 @@ def _run_trace(trace, args: Args, child, gate) -> int:
     return 0
 
 
-def _emit(out: Output, item) -> None:
+def _emit(out: Output, item, flame: Optional[FlameGraphFiles] = None) -> None:
     from .engine import MapOut
     if isinstance(item, MapOut):
         out.write(item.text)
+        if flame is not None:
+            flame.see(item)
     else:
         out.write(item.text, to_stdout=item.kind == "exit_separator")
 
 
-def _loop(trace, out: Output, stop: _StopRequest, child, pid: Optional[int]) -> None:
+def _loop(trace, out: Output, stop: _StopRequest, child, pid: Optional[int],
+          flame: Optional[FlameGraphFiles] = None) -> None:
     """Wait for events until exit(), a signal, the -c child's exit or the -p process's exit."""
     poller = select.poll()
     poller.register(trace.fileno(), select.POLLIN)
@@ -331,7 +395,7 @@ def _loop(trace, out: Output, stop: _StopRequest, child, pid: Optional[int]) -> 
     only_special = trace.only_special
     while True:
         for item in trace.poll(0):
-            _emit(out, item)
+            _emit(out, item, flame)
         if trace.exited or stop.requested or only_special:
             return
         if child is not None and child.poll() is not None:

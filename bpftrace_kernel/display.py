@@ -1,7 +1,9 @@
 """What a cell shows: mime bundles for maps, the printf stream limiter, the status line.
 
 Owns `map_bundle` (bpftrace's exact text as text/plain, plus HTML and PNG from
-`bpftrace_kernel.render` when they can be made), `PrintfLimiter` (batches printf text and
+`bpftrace_kernel.render` when they can be made; a map keyed by stacks shows as a flame graph
+and, when printed for good, writes its folded stacks and speedscope file next to the
+notebook), `PrintfLimiter` (batches printf text and
 enforces the per-cell line/byte caps, spooling the rest to a file) and `RunStatus` (the
 one-line status: probes, elapsed/remaining, events, lost, why it stopped).  No Jupyter
 messaging here: the kernel sends what these build.
@@ -51,6 +53,45 @@ def _render_json(snapshot, top: int, div: int) -> Optional[dict]:
         return None
 
 
+def flamegraph_dir() -> Path:
+    """Where stack maps' folded and speedscope files go: the kernel's working directory,
+    which Jupyter sets to the notebook's folder."""
+    return Path(os.environ.get("BPFTRACE_KERNEL_FLAMEGRAPH_DIR", "."))
+
+
+def flamegraph_stem(cell: int, map_name: str) -> str:
+    """File name stem for one cell's stack map: `flamegraph-3-at` for @ in cell 3."""
+    tag = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in map_name.lstrip("@"))
+    return f"flamegraph-{cell}-{tag or 'at'}"
+
+
+def _flame_parts(snapshot, plot: bool, stem: Optional[str]
+                 ) -> tuple[Optional[str], Optional[bytes]]:
+    """(HTML icicle, PNG) of a stack-keyed map; with `stem`, also writes `<stem>.folded` and
+    `<stem>.speedscope.json` in flamegraph_dir() and links them under the graph."""
+    try:
+        from bpftrace_kernel.render import flamegraph
+        samples = flamegraph.samples_from_snapshot(snapshot)
+        title = f"{snapshot.name} flame graph"
+        page = flamegraph.render_html(samples, title=title)
+        if stem:
+            links = []
+            folder = flamegraph_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            for fmt in ("folded", "speedscope"):
+                path = folder / (stem + flamegraph.FORMATS[fmt].extension)
+                flamegraph.write_file(samples, str(path), fmt, title=title)
+                href = html.escape(path.as_posix(), quote=True)
+                links.append(f'<a href="{href}" download>{html.escape(path.name)}</a>')
+            page += ('<div style="font:11px monospace;color:#555;margin-top:4px">files: '
+                     + " · ".join(links) + "</div>")
+        png = flamegraph.render_png(samples, title=title) if plot else None
+        return page, png
+    except Exception:
+        log.exception("flame graph of %s failed", getattr(snapshot, "name", "?"))
+        return None, None
+
+
 def render_map_text(snapshot, top: int = 0, div: int = 0) -> str:
     """bpftrace's text for a map snapshot (what print(@m) shows)."""
     from bpftrace_kernel.render import text as render_text
@@ -58,17 +99,23 @@ def render_map_text(snapshot, top: int = 0, div: int = 0) -> str:
 
 
 def map_bundle(snapshot, text: str, top: int = 0, div: int = 0,
-               rich: bool = True, plot: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+               rich: bool = True, plot: bool = True, flame_stem: Optional[str] = None
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(data, metadata) for one printed map: text/plain is exactly `text`.  `plot=False`
-    leaves out the PNG (JupyterLab prefers the HTML anyway; plots cost ~0.2 s each)."""
+    leaves out the PNG (JupyterLab prefers the HTML anyway; plots cost ~0.2 s each).  A map
+    keyed by stacks shows a flame graph instead of a table; `flame_stem` names the folded
+    and speedscope files written for it."""
     data: dict[str, Any] = {"text/plain": text}
     metadata: dict[str, Any] = {}
     if not rich or snapshot is None:
         return data, metadata
-    page = _render_html(snapshot, top, div)
+    if _is_stack_map(snapshot) and getattr(snapshot, "entries", None):
+        page, png = _flame_parts(snapshot, plot, flame_stem)
+    else:
+        page = _render_html(snapshot, top, div)
+        png = _render_png(snapshot, top, div) if plot else None
     if page:
         data["text/html"] = page
-    png = _render_png(snapshot, top, div) if plot else None
     if png:
         data["image/png"] = base64.b64encode(png).decode("ascii")
     record = _render_json(snapshot, top, div)
@@ -76,6 +123,14 @@ def map_bundle(snapshot, text: str, top: int = 0, div: int = 0,
         # a vendor type, never application/json: JupyterLab would show a JSON tree instead
         data[MAP_MIME] = record
     return data, metadata
+
+
+def _is_stack_map(snapshot) -> bool:
+    try:
+        from bpftrace_kernel.render import flamegraph
+        return flamegraph.is_stack_map(snapshot)
+    except Exception:
+        return False
 
 
 def snapshot_bundle(snapshot, rich: bool = True) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:

@@ -152,6 +152,16 @@ class Trace:
         self._stopped_outputs = outs
         return outs
 
+    def stack_warning(self) -> str:
+        """A warning line when get_stackid dropped stacks for lack of room ("" otherwise)."""
+        dropped = getattr(self.session, "dropped_stacks", 0) if self.session else 0
+        if not dropped:
+            return ""
+        return (f"WARNING: {dropped} stack trace(s) could not be stored: the stack map "
+                f"({self.session.stack_map_entries()} slots) is full or their hash slot was "
+                "taken; they print as empty stacks. Shorter stacks (e.g. kstack(20)) get more "
+                "slots.\n")
+
     def close(self) -> None:
         if self.session is not None:
             self.session.close()

@@ -203,6 +203,7 @@ class CellRun:
                 reason = "interrupt" if interrupted_early else await self._loop(trace)
                 self.status.reason = reason
                 self._emit(trace.stop())
+                self._warn(getattr(trace, "stack_warning", str)())
                 self._drain_child()
             finally:
                 trace.close()
@@ -315,8 +316,10 @@ class CellRun:
 
     def _show_map(self, out) -> None:
         self._flush()
-        data, md = display.map_bundle(out.snapshot, out.text, out.top, out.div, rich=self.rich)
         name = getattr(out.snapshot, "name", "")
+        data, md = display.map_bundle(out.snapshot, out.text, out.top, out.div, rich=self.rich,
+                                      flame_stem=display.flamegraph_stem(self.k.execution_count,
+                                                                         name))
         known = self.map_displays.get(name)
         if out.at_exit:
             if not getattr(out.snapshot, "entries", True) and not known:

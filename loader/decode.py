@@ -26,6 +26,9 @@ from .kallsyms import ksym, kstack_frame
 from .maps import Combiner, round8
 from .values import MapSnapshot, Stack, Stats
 
+# get_stackid's errors for a stack it could not store (hash slot taken, map full); -EFAULT
+# (a kernel stack of a sample taken in user mode) is simply an empty stack
+STACK_DROP_ERRNOS = (17, 12)     # EEXIST, ENOMEM
 StackReader = Callable[[SizedType, int], Optional[list[int]]]   # (stack type, id) -> addresses
 
 
@@ -120,6 +123,7 @@ class Decoder:
     def __init__(self, program: CompiledProgram, read_stack: Optional[StackReader] = None):
         self.program = program
         self.read_stack = read_stack
+        self.dropped_stacks: set[int] = set()      # raw values of stacks get_stackid dropped
         self._plans = {a.id: _RecordPlan(self, a) for a in program.actions}
 
     # values ----------------------------------------------------------
@@ -137,6 +141,8 @@ class Decoder:
         addrs = None
         if stack_id < 0x80000000 and self.read_stack is not None:   # negative: -EFAULT etc.
             addrs = self.read_stack(t, stack_id)
+        elif 0x100000000 - stack_id in STACK_DROP_ERRNOS:
+            self.dropped_stacks.add(raw)
         frames = []
         for addr in addrs or ():
             if not addr or (limit and len(frames) >= limit):

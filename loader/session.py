@@ -149,6 +149,10 @@ class Session:
                 self.attached += len(probe.targets)
                 continue
             fd = self._progs[probe.section]
+            if probe.attach_via is not None:
+                self._attachments.append(attach(fd, probe.attach_via, ctx, probe.prog_type))
+                self.attached += len(probe.targets)
+                continue
             for target in probe.targets:
                 self._attachments.append(attach(fd, target, ctx, probe.prog_type))
                 self.attached += 1
@@ -233,6 +237,17 @@ class Session:
         if raw is None:
             return None
         return list(struct.unpack(f"<{len(raw) // 8}Q", raw[:len(raw) // 8 * 8]))
+
+    @property
+    def dropped_stacks(self) -> int:
+        """How many distinct stack values seen so far were dropped by get_stackid (their
+        stack-trace map had no room); they decode as empty stacks."""
+        return len(self._decoder.dropped_stacks)
+
+    def stack_map_entries(self) -> int:
+        """The smallest stack-trace map's slot count (for the drop warning)."""
+        sizes = [s.max_entries for s in self.program.maps if s.map_type == "stack_trace"]
+        return min(sizes) if sizes else 0
 
     def snapshot(self, names: Optional[list[str]] = None) -> list[MapSnapshot]:
         if not self._maps:

@@ -384,3 +384,51 @@ def render(samples: Iterable[Sample], fmt: str, **options: Any) -> str | bytes:
         raise ValueError(f"unknown flame graph format '{fmt}' (expected one of: "
                          f"{', '.join(FORMATS)})")
     return spec.render(list(samples), **options)
+
+
+# ---- which maps are flame graphs, and files for the CLI and the notebook
+
+_COUNT_KINDS = ("count", "sum", "int")
+
+
+def is_stack_map(snapshot: Any) -> bool:
+    """True for a map whose key holds a kstack/ustack and whose values are counts (count(),
+    sum() or plain integers): the maps a flame graph can show."""
+    spec = getattr(snapshot, "spec", None)
+    kt, vt = getattr(spec, "key_type", None), getattr(spec, "value_type", None)
+    if kt is None or vt is None or vt.kind.value not in _COUNT_KINDS:
+        return False
+    elems = list(kt.elems) if kt.kind.value == "tuple" else [kt]
+    return any(e.kind.value in ("kstack", "ustack") for e in elems)
+
+
+def format_for_path(path: str, fmt: Optional[str] = None) -> str:
+    """The format named by `fmt`, else the one `path`'s extension names (`.json` is
+    speedscope, `.txt` folded); a ValueError for anything else."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown flame graph format '{fmt}' (expected one of: "
+                             f"{', '.join(FORMATS)})")
+        return fmt
+    name = path.lower()
+    for key, spec in sorted(FORMATS.items(), key=lambda kv: -len(kv[1].extension)):
+        if name.endswith(spec.extension):
+            return key
+    aliases = {".json": "speedscope", ".txt": "folded", ".htm": "html"}
+    for ext, key in aliases.items():
+        if name.endswith(ext):
+            return key
+    raise ValueError(f"cannot tell the flame graph format of '{path}' from its extension: "
+                     f"use one of {', '.join(s.extension for s in FORMATS.values())} or "
+                     "--flamegraph-format")
+
+
+def write_file(samples: Sequence[Sample], path: str, fmt: str, title: str = "Flame graph"
+               ) -> None:
+    """Render `samples` as `fmt` into `path` (text formats as UTF-8)."""
+    options = {"title": title} if fmt in ("html", "svg", "png") else (
+        {"name": title} if fmt == "speedscope" else {})
+    data = render(samples, fmt, **options)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(path, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
+        f.write(data)

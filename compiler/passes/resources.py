@@ -14,7 +14,21 @@ from ..types import Kind, SizedType
 from .semantic import Analysis, MapInfo, storage_type
 
 RINGBUF_BYTES = 1 << 22
-STACK_MAP_ENTRIES = 4096
+# Stack-trace maps are preallocated (entries x (8 x limit + 16) bytes) and get_stackid
+# drops a stack whose hash slot holds another one (-EEXIST), so more slots mean fewer
+# drops: bpftrace 0.17's 131072 slots cost 136 MB at 127 frames; we take the most slots
+# that fit STACK_MAP_BYTES (32768 at 127 frames, 131072 for short stacks).
+STACK_MAP_MAX_ENTRIES = 131072
+STACK_MAP_BYTES = 64 << 20
+
+
+def stack_map_entries(limit: int) -> int:
+    """Slots of a stack-trace map holding `limit` frames: a power of two (the kernel's
+    bucket count) within STACK_MAP_BYTES, at most bpftrace's 131072."""
+    entries = STACK_MAP_MAX_ENTRIES
+    while entries > 1024 and entries * (8 * limit + 16) > STACK_MAP_BYTES:
+        entries //= 2
+    return entries
 AGG_VALUE_SIZE = {Kind.COUNT: 8, Kind.SUM: 8, Kind.MIN: 16, Kind.MAX: 16, Kind.AVG: 16,
                   Kind.STATS: 16, Kind.HIST: 8, Kind.LHIST: 8}
 
@@ -57,7 +71,8 @@ def plan_maps(analysis: Analysis, map_keys_max: int) -> list[MapSpec]:
     for kind, limit, mode in sorted(analysis.stack_types, key=lambda s: (s[0].value, s[1], s[2])):
         role = "kstack" if kind == Kind.KSTACK else "ustack"
         name = f"stack_{role}_{limit}_{mode}"
-        maps.append(MapSpec(name, "stack_trace", 4, 8 * limit, STACK_MAP_ENTRIES, internal=True,
+        maps.append(MapSpec(name, "stack_trace", 4, 8 * limit, stack_map_entries(limit),
+                            internal=True,
                             role=role, symbol="__bt_" + name,
                             value_type=SizedType(kind, 8, params=(limit, mode))))
     return maps
