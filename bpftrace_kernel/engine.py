@@ -108,8 +108,10 @@ class Trace:
 
     @property
     def only_special(self) -> bool:
-        """True when every probe is BEGIN or END: the run ends by itself after BEGIN."""
-        return bool(self.program) and all(p.provider in ("BEGIN", "END") for p in self.program.probes)
+        """True when every probe is BEGIN, END or iter: the run ends by itself after BEGIN
+        (and the iterators' one pass)."""
+        return bool(self.program) and all(p.provider in ("BEGIN", "END", "iter")
+                                          for p in self.program.probes)
 
     def start(self) -> int:
         if self.program is None:

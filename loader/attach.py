@@ -20,7 +20,7 @@ from bpftrace_compiler.artifact import AttachTarget
 from . import perf_events
 from .errors import AttachError, BpfError
 from .syscalls import bpf, close, ioctl, perf_event_open
-from .uapi import (AttachType, Cmd, LinkCreateAttr, PERF_ATTR_FLAG_DISABLED,
+from .uapi import (AttachType, Cmd, IterCreateAttr, LinkCreateAttr, PERF_ATTR_FLAG_DISABLED,
                    PERF_ATTR_FLAG_FREQ, PERF_ATTR_SIZE_VER8, PERF_EVENT_IOC_ENABLE,
                    PERF_EVENT_IOC_SET_BPF, PerfEventAttr, PerfSwId, PerfType,
                    RawTracepointOpenAttr, TestRunAttr)
@@ -164,6 +164,34 @@ def attach_tracing(prog_fd: int, t: AttachTarget, ctx: AttachContext) -> Attachm
         return _raw_tracepoint_open(probe_name(t), prog_fd, None)
     except BpfError as e:
         raise _fail(t, e) from None
+
+
+def attach_iter(prog_fd: int, t: AttachTarget, ctx: AttachContext) -> Attachment:
+    """iter:<name>: a BPF_TRACE_ITER link, then one pass over the iterator (BPF_ITER_CREATE
+    and read() to the end), which runs the program once per object; its events wait in the
+    ring buffer.  The link is kept until the session ends."""
+    try:
+        link = bpf(Cmd.LINK_CREATE, LinkCreateAttr(prog_fd=prog_fd,
+                                                   attach_type=AttachType.TRACE_ITER),
+                   "BPF_LINK_CREATE")
+    except BpfError as e:
+        raise _fail(t, e) from None
+    att = Attachment(probe_name(t), links=[link])
+    try:
+        it = bpf(Cmd.ITER_CREATE, IterCreateAttr(link_fd=link), "BPF_ITER_CREATE")
+        try:
+            while os.read(it, 1 << 16):
+                pass
+        finally:
+            close(it)
+    except BpfError as e:
+        att.close()
+        raise _fail(t, e) from None
+    except OSError as e:
+        att.close()
+        raise AttachError(probe_name(t), f"Error running iterator: '{probe_name(t)}': "
+                          f"{e.strerror}", e.errno or 0) from None
+    return att
 
 
 # ---------------------------------------------------------------- timers and perf events
@@ -321,6 +349,7 @@ ATTACHERS: dict[str, Attacher] = {
     "usdt": _uprobe_attacher(False, usdt=True),
     "kfunc": attach_tracing,
     "kretfunc": attach_tracing,
+    "iter": attach_iter,
 }
 
 # Providers run by the session itself instead of being attached.
@@ -331,7 +360,8 @@ def attach(prog_fd: int, target: AttachTarget, ctx: AttachContext,
            prog_type: str = "") -> Attachment:
     """Attach through the provider's attacher; BTF-typed (tracing) programs, whatever their
     provider (kfunc, kretfunc, rawtracepoint as tp_btf), attach where they were loaded for."""
-    attacher = attach_tracing if prog_type == "tracing" else ATTACHERS.get(target.provider)
+    attacher = attach_tracing if prog_type == "tracing" and target.provider != "iter" \
+        else ATTACHERS.get(target.provider)
     if attacher is None:
         raise AttachError(probe_name(target), f"{probe_name(target)}: pybpftrace cannot attach "
                           f"{target.provider} probes")

@@ -29,6 +29,7 @@ class Cmd(IntEnum):
     MAP_FREEZE = 22
     MAP_LOOKUP_BATCH = 24
     LINK_CREATE = 28
+    ITER_CREATE = 33
 
 
 class MapType(IntEnum):
@@ -134,6 +135,11 @@ class LinkCreateAttr(ctypes.Structure):
     """union bpf_attr, BPF_LINK_CREATE member (perf_event variant: bpf_cookie)"""
     _fields_ = [("prog_fd", u32), ("target_fd", u32), ("attach_type", u32), ("flags", u32),
                 ("bpf_cookie", u64), ("_rest", u64 * 4)]
+
+
+class IterCreateAttr(ctypes.Structure):
+    """union bpf_attr, BPF_ITER_CREATE member"""
+    _fields_ = [("link_fd", u32), ("flags", u32)]
 
 
 class ObjInfoAttr(ctypes.Structure):

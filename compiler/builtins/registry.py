@@ -66,4 +66,4 @@ def documentation(name: str) -> Optional[str]:
 
 
 # Import the entry modules so that the tables are filled (they call builtin()/function()).
-from . import variables, functions, aggregations, strings, symbols  # noqa: E402,F401
+from . import variables, functions, aggregations, strings, symbols, probe_args  # noqa: E402,F401
