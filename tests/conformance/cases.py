@@ -50,6 +50,13 @@ CASES: list[Case] = [
     Case("print_map_top_div",
          'BEGIN { @k[1] = 10; @k[2] = 5; @k[3] = 20; @k[4] = 7; print(@k); print(@k, 2);'
          ' print(@k, 0, 2); @c = count(); print(@c); exit(); }'),
+    Case("print_aggregation_maps_top_div",
+         'BEGIN { @h[1] = hist(5); @h[1] = hist(5); @h[1] = hist(6); @h[2] = hist(100); print(@h, 1);'
+         ' print(@h, 0, 2); @l = lhist(5, 0, 10, 5); @l = lhist(6, 0, 10, 5); print(@l, 0, 2);'
+         ' @a["x"] = avg(10); print(@a, 0, 3); @s["y"] = stats(9); print(@s, 0, 2); @c["k"] = count();'
+         ' @c["j"] = count(); @c["j"] = count(); print(@c, 1); exit(); }',
+         compare=("stdout", "stderr"),
+         doc="top/div on hist, lhist, avg, count; the warning for stats"),
     Case("exit_stops_probe_then_end_runs",
          'BEGIN { printf("begin\\n"); @a = 1; exit(); printf("after exit\\n"); }'
          ' END { printf("end %d\\n", 2); @b = 2; }'),
@@ -264,6 +271,9 @@ CASES: list[Case] = [
     Case("json_events",
          'BEGIN { printf("hello %d\\n", 5); print(123); print("abc"); print((1, "x")); @m[1] = 2;'
          ' print(@m); time("%H:%M:%S\\n"); exit(); }', flags=("-f", "json"), normalise=("clock",)),
+    Case("json_printf_escaping",
+         'BEGIN { printf("tab\\t\\"q\\" back\\\\ nl\\n"); printf("%s\\n", "x\\x01y"); exit(); }',
+         flags=("-f", "json")),
     Case("json_join_and_system",
          'tracepoint:syscalls:sys_enter_execve /comm == "{{COMM}}"/ { join(args->argv); }'
          ' BEGIN { system("echo sys"); cat("/proc/sys/kernel/ostype"); } ' + MARKER_EXIT,
