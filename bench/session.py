@@ -187,7 +187,7 @@ class TracerSession:
                 cnt += info.run_cnt
         return time_ns, cnt
 
-    def stderr_tail(self, lines: int = 6) -> str:
+    def stderr_tail(self, lines: int = 3) -> str:
         text = [line for line in self.stderr.text().splitlines()
                 if "RLIMIT_MEMLOCK" not in line and NOTIFY not in line]
         return " | ".join(text[-lines:])
