@@ -26,13 +26,24 @@ RUNNER = ROOT / "guest" / "run-in-guest"
 GUEST_TIMEOUT = float(os.environ.get("PYBPFTRACE_GUEST_TIMEOUT", "900"))
 
 
+def selected_cases(request) -> list[str]:
+    """The cases the session's selected tests need (all of them unless -k narrowed it)."""
+    names = {item.callspec.params["case"].name for item in request.session.items
+             if item.module.__name__ == __name__ and hasattr(item, "callspec")
+             and "case" in item.callspec.params}
+    if any(item.module.__name__ == __name__ and item.name == "test_guest_runs_the_stock_kernel"
+           for item in request.session.items):
+        names = {c.name for c in C.CASES}
+    return [c.name for c in C.CASES if c.name in names]
+
+
 @pytest.fixture(scope="session")
-def guest_report(tmp_path_factory) -> dict:
-    """Boot the guest once and return the in-guest runner's JSON report (also kept as
-    report.json and guest.log in pytest's temporary folder, for a look after a failure)."""
+def guest_report(request, tmp_path_factory) -> dict:
+    """Boot the guest once, run the selected cases there and return the in-guest runner's JSON
+    report (also kept as report.json and guest.log in pytest's temporary folder)."""
     python = ROOT / ".venv" / "bin" / "python"
     cmd = [sys.executable, str(RUNNER), str(python if python.exists() else sys.executable),
-           str(Path(__file__).with_name("in_guest.py"))]
+           str(Path(__file__).with_name("in_guest.py")), *selected_cases(request)]
     env = dict(os.environ, PYBPFTRACE_GUEST_TIMEOUT=str(GUEST_TIMEOUT))
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
