@@ -288,7 +288,6 @@ def _signal_check(c, n):
         return NONE
     if c.provider in SIGNAL_FORBIDDEN:
         c.error(f"signal can not be used with \"{c.provider}\" probes", n.span)
-        return NONE
     arg = n.args[0]
     if isinstance(arg, ast.String):
         name = arg.value[3:] if arg.value.startswith("SIG") else arg.value
