@@ -71,6 +71,9 @@ class ProbeSpec:
     expected_attach_type: str = ""  # tracing programs: fentry | fexit | raw_tp | iter
     attach_btf_name: str = ""       # tracing programs: BTF func/typedef to attach to
     source_span: Optional[tuple[int, int]] = None  # (line, col) of the probe, for messages
+    # When set, the program attaches once, there, and stands for all `targets` (several
+    # syscalls:sys_* tracepoints run as one raw_syscalls program filtered by syscall id).
+    attach_via: Optional[AttachTarget] = None
 
     @property
     def provider(self) -> str:

@@ -141,7 +141,7 @@ def _probe_check(c, n):
 
 builtin(Entry("probe", "probe: string",
               "Full name of the probe that fired, e.g. `tracepoint:syscalls:sys_enter_read`.",
-              check=_probe_check, lower=lambda g, n: ir.Constant(H.I64, g.unit.probe_id or 0),
+              check=_probe_check, lower=lambda g, n: g.probe_value(),
               kind="builtin"))
 
 

@@ -59,5 +59,8 @@ def lower_program(analysis: Analysis, maps: list[MapSpec], options, params: tupl
                         "large on stack variables into BPF per-cpu array map.", unit.probe.span)
         span = (unit.probe.span.line, unit.probe.span.col) if unit.probe.span.line else None
         probes.append(ProbeSpec(section=unit.section, prog_type=unit.prog_type,
-                                targets=tuple(unit.targets), index=unit.index, source_span=span))
+                                targets=tuple(unit.targets), index=unit.index, source_span=span,
+                                expected_attach_type=unit.expected_attach_type,
+                                attach_btf_name=unit.attach_btf_name,
+                                attach_via=unit.attach_via))
     return finalize_ir(str(module)), probes, peak

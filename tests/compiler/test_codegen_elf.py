@@ -91,10 +91,21 @@ def test_hist_and_lhist_keys_carry_a_bucket():
 def test_wildcards_share_one_program_unless_probe_is_used():
     shared = build("tracepoint:syscalls:sys_enter_open* { @ = count(); }")
     assert len(shared.probes) == 1 and shared.attach_count == 2
-    split = build("tracepoint:syscalls:sys_enter_open* { @[probe] = count(); }")
+    split = build("tracepoint:syscalls:sys_enter_open* { @[args->ret] = count(); }")
     assert len(split.probes) == 2
-    assert sorted(split.probe_names) == ["tracepoint:syscalls:sys_enter_open",
-                                         "tracepoint:syscalls:sys_enter_openat"]
+    assert all(p.attach_via is None and p.prog_type == "tracepoint" for p in split.probes)
+
+
+def test_syscall_wildcard_with_probe_is_one_raw_syscalls_program():
+    prog = build("tracepoint:syscalls:sys_enter_open* { @[probe] = count(); }")
+    (probe,) = prog.probes
+    assert prog.attach_count == 2
+    assert probe.prog_type == "raw_tracepoint"
+    assert (probe.attach_via.target, probe.attach_via.func) == ("raw_syscalls", "sys_enter")
+    assert sorted(prog.probe_names) == ["tracepoint:syscalls:sys_enter_open",
+                                        "tracepoint:syscalls:sys_enter_openat"]
+    single = build("tracepoint:syscalls:sys_enter_openat { @[probe] = count(); }")
+    assert single.probes[0].attach_via is None and single.probes[0].prog_type == "tracepoint"
 
 
 def test_syscall_string_argument_is_read_from_user_memory():

@@ -195,6 +195,12 @@ CASES: list[Case] = [
          'tracepoint:syscalls:sys_enter_getp* /comm == "{{COMM}}"/ { @[probe] = count(); }'
          ' tracepoint:syscalls:sys_exit_getppid /comm == "{{COMM}}"/ { exit(); }',
          workload=wl("P:3", "G:2")),
+    Case("tp_syscall_exit_wildcard_probe_builtin",
+         'tracepoint:syscalls:sys_exit_getp* /comm == "{{COMM}}"/ { @[probe] = count(); @n++; }'
+         ' tracepoint:syscalls:sys_enter_getpg* /comm == "{{COMM}}"/ { @e[probe] = count(); } '
+         + MARKER_EXIT,
+         workload=wl("P:3", "G:2"),
+         doc="syscall wildcards run as one raw_syscalls program filtered by syscall id"),
     Case("tp_category_wildcard",
          'tracepoint:sched:sched_process_ex* /comm == "{{EXEC}}"/ { printf("%s %s\\n", probe, comm); } '
          + MARKER_EXIT,
