@@ -224,10 +224,12 @@ def _complete_magic(line: str, cursor_pos: int) -> tuple[list[str], int, int]:
     word = line.rsplit(" ", 1)[-1]
     start = cursor_pos - len(word)
     if " " not in stripped:
-        names = ["%%trace"] + ["%" + n for n in magics.LINE_MAGICS]
+        names = ["%%trace", "%%flamegraph"] + ["%" + n for n in magics.LINE_MAGICS]
         return [n for n in names if n.startswith(word)], start, cursor_pos
-    if stripped.startswith("%%trace") and word.startswith("-"):
-        opts = re.findall(r"(--?[\w-]+)", magics.TRACE_USAGE)
+    usage = {"%%trace": magics.TRACE_USAGE, "%%flamegraph": magics.FLAMEGRAPH_USAGE}.get(
+        stripped.split(" ", 1)[0])
+    if usage and word.startswith("-"):
+        opts = re.findall(r"(--?[\w-]+)", usage)
         return sorted({o for o in opts if o.startswith(word) and o.startswith("--")}), start, cursor_pos
     return [], cursor_pos, cursor_pos
 

@@ -1,7 +1,8 @@
 """Cell magics and line magics of the bpftrace Jupyter kernel.
 
 Owns the parsing of a cell into a `CellRequest` (the bpftrace program plus its
-`TraceOptions` from a leading `%%trace` line, and any leading `%line` magics), the
+`TraceOptions` from a leading `%%trace` line, and any leading `%line` magics; a
+`%%flamegraph` cell becomes a generated 99 Hz profiling program), the
 per-kernel `SessionDefaults` that line magics change, and the `LINE_MAGICS` registry.
 Pure parsing and formatting: no Jupyter messaging, no BPF; handlers get a small
 `MagicContext` from the kernel to write their output.
@@ -137,6 +138,50 @@ def parse_trace_options(line: str, defaults: SessionDefaults) -> TraceOptions:
                         max_lines=ns.max_lines, live=ns.live)
 
 
+def _flamegraph_parser() -> _ArgumentParser:
+    p = _ArgumentParser(prog="%%flamegraph", add_help=False,
+                        usage="%%%%flamegraph [-d SECONDS] [-p PID | -c CMD] [options]",
+                        description="Profile at 99 Hz and show the flame graph (the cell "
+                                    "stays empty: the magic writes the bpftrace program).")
+    p.add_argument("-d", "--duration", type=_positive_float, default=None, metavar="SECONDS",
+                   help="profile for SECONDS (default 5)")
+    p.add_argument("-p", "--pid", type=_positive_int, metavar="PID",
+                   help="profile process PID only (default: the whole system)")
+    p.add_argument("-c", "--cmd", metavar="CMD", help="run CMD and profile it until it exits")
+    p.add_argument("--hz", type=_positive_int, default=99, metavar="N",
+                   help="samples per second per CPU (default 99)")
+    p.add_argument("--stacks", choices=("kernel", "user", "both"), default=None,
+                   help="which stacks to sample (default: both for -p/-c, kernel otherwise)")
+    return p
+
+
+FLAMEGRAPH_USAGE = _flamegraph_parser().format_help()
+FLAMEGRAPH_SECONDS = 5.0
+
+
+def flamegraph_program(pid: Optional[int], cmd: bool, hz: int, stacks: str) -> str:
+    """The profiling program %%flamegraph runs: counts of (comm, stacks) at `hz`."""
+    keys = {"kernel": "kstack", "user": "ustack", "both": "kstack, ustack"}[stacks]
+    pred = f" /pid == {pid}/" if pid is not None else (" /pid == cpid/" if cmd else "")
+    return f"profile:hz:{hz}{pred} {{ @[comm, {keys}] = count(); }}\n"
+
+
+def parse_flamegraph(line: str, defaults: SessionDefaults) -> tuple[str, TraceOptions]:
+    """The program and options of a `%%flamegraph ...` cell."""
+    try:
+        words = shlex.split(line)
+    except ValueError as e:
+        raise MagicError(f"%%flamegraph: {e}") from None
+    ns = _flamegraph_parser().parse_args(words)
+    if ns.pid is not None and ns.cmd is not None:
+        raise MagicError("%%flamegraph: --pid and --cmd cannot be used together")
+    targeted = ns.pid is not None or ns.cmd is not None
+    stacks = ns.stacks or ("both" if targeted else "kernel")
+    duration = ns.duration or defaults.duration or FLAMEGRAPH_SECONDS
+    program = flamegraph_program(ns.pid, ns.cmd is not None, ns.hz, stacks)
+    return program, TraceOptions(duration=duration, pid=ns.pid, cmd=ns.cmd, live=False)
+
+
 def parse_cell(code: str, defaults: SessionDefaults) -> CellRequest:
     """Split a cell into leading magics and the bpftrace program.
 
@@ -144,6 +189,13 @@ def parse_cell(code: str, defaults: SessionDefaults) -> CellRequest:
     program.  Magic lines are replaced by empty lines so that the line numbers in
     bpftrace's error messages are the cell's line numbers."""
     lines = code.split("\n")
+    first = lines[0].strip() if lines else ""
+    if first.startswith("%%flamegraph") and first[12:13] in ("", " ", "\t"):
+        if any(ln.strip() and not ln.strip().startswith("//") for ln in lines[1:]):
+            raise MagicError("%%flamegraph writes its own program: leave the rest of the cell "
+                             "empty (use %%trace with @[kstack] = count() for your own)")
+        program, options = parse_flamegraph(first[12:], defaults)
+        return CellRequest(program=program, options=options)
     options = TraceOptions(duration=defaults.duration)
     calls: list[LineMagicCall] = []
     i = 0
@@ -253,6 +305,9 @@ def help_text() -> str:
              "Cell magic (first line of a cell):",
              "  %%trace [options] [-- PARAM ...]     PARAMs are $1, $2, ... ($# is their count)"]
     lines += ["  " + ln for ln in TRACE_USAGE.split("options:", 1)[1].splitlines() if ln.strip()]
+    lines += ["", "  %%flamegraph [options]              profile at 99 Hz, show the flame graph"]
+    lines += ["  " + ln for ln in FLAMEGRAPH_USAGE.split("options:", 1)[1].splitlines()
+              if ln.strip()]
     lines += ["", "Line magics:"]
     for m in LINE_MAGICS.values():
         lines.append(f"  {m.usage:28} {m.doc}")
