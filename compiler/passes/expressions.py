@@ -12,7 +12,7 @@ from .. import ast
 from ..builtins import registry
 from ..source import Span
 from ..types import Int, Kind, SizedType, Str, TupleOf, UInt
-from .type_rules import (I64, U64, cast_type, compatible, is_scalar, literal_value, param_int,
+from .type_rules import (I64, U64, unify, cast_type, compatible, is_scalar, literal_value, param_int,
                          storage_type, type_class)
 
 
@@ -99,8 +99,7 @@ class ExpressionChecks:
             self.error(f"Argument mismatch for {m.name}: trying to access with arguments: "
                        f"{show(args)} when map expects arguments: {show(info.key_args)}", m.span)
             return
-        info.key_args = [Str(max(a.size, b.size)) if a.kind == Kind.STRING else a
-                         for a, b in zip(info.key_args, args)]
+        info.key_args = [unify(a, b) for a, b in zip(info.key_args, args)]
 
     def _expr_Map(self, n: ast.Map) -> Optional[SizedType]:
         self.map_keys(n)

@@ -17,10 +17,10 @@ from ..builtins import registry
 from ..diagnostics import Diagnostics
 from ..source import Span
 from ..tracepoints import KernelInfo
-from ..types import Kind, SizedType, Str, TupleOf, struct_layout
+from ..types import Kind, SizedType, TupleOf, struct_layout
 from .expressions import ExpressionChecks, field_span
 from .probes import ExpandedProbe
-from .type_rules import U64, compatible, is_scalar, storage_type, type_class
+from .type_rules import U64, compatible, unify, is_scalar, storage_type, type_class
 from .units import ProgramUnit, make_units
 
 MAX_UNROLLED_STATEMENTS = 1000
@@ -188,8 +188,8 @@ class Checker(ExpressionChecks):
             self.error(f"Type mismatch for {s.map.name}: trying to assign value of type "
                        f"'{value}' when map already contains a value of type '{info.value}",
                        s.map.span)
-        elif value.kind == Kind.STRING and value.size > info.value.size:
-            info.value = Str(value.size)
+        elif value.kind in (Kind.STRING, Kind.TUPLE):
+            info.value = unify(info.value, storage_type(value))
         elif value.kind == Kind.LHIST and value.params != info.value.params and self.final:
             self.error("Different lhist bounds in a single map unsupported", s.expr.span)
         s.map.type = info.value
@@ -239,8 +239,8 @@ class Checker(ExpressionChecks):
             self.error(f"Type mismatch for {s.var.name}: trying to assign value of type "
                        f"'{value}' when variable already contains a value of type '{known}'",
                        s.var.span)
-        elif value.kind == Kind.STRING and value.size > known.size:
-            self.unit.variables[s.var.name] = Str(value.size)
+        elif value.kind in (Kind.STRING, Kind.TUPLE):
+            self.unit.variables[s.var.name] = unify(known, value)
         s.var.type = self.unit.variables[s.var.name]
 
     def _stmt_If(self, s: ast.If) -> None:

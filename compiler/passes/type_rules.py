@@ -64,6 +64,18 @@ def cast_type(tn: ast.TypeName, btf=None) -> Optional[SizedType]:
     return base
 
 
+def unify(a: SizedType, b: SizedType) -> SizedType:
+    """The type that holds values of two compatible types: strings (also inside tuples)
+    grow to the larger size; everything else keeps `a`."""
+    if a.kind == Kind.STRING and b.kind == Kind.STRING and b.size > a.size:
+        return b.__class__(Kind.STRING, b.size)
+    if a.kind == Kind.TUPLE and b.kind == Kind.TUPLE and len(a.elems) == len(b.elems):
+        elems = [unify(x, y) for x, y in zip(a.elems, b.elems)]
+        if elems != list(a.elems):
+            return TupleOf(elems)
+    return a
+
+
 def literal_value(node) -> Optional[int]:
     if isinstance(node, ast.Integer):
         return node.value
