@@ -7,7 +7,6 @@ of names the `probe` builtin indexes.  Each provider is one entry of `_EXPANDERS
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
