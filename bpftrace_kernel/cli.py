@@ -252,7 +252,7 @@ def _trace(args: Args) -> int:
         sys.stderr.write(str(exc).rstrip("\n") + "\n")
         return 1
     finally:
-        trace.close()
+        trace.close(wait_detach=False)
         if child is not None and child.poll() is None:
             child.terminate()
             try:
@@ -410,7 +410,18 @@ def main() -> None:
         code = run(sys.argv[1:])
     except KeyboardInterrupt:
         code = 130
-    sys.exit(code)
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    """Flush and leave without the interpreter's teardown, which takes 30-60 ms once LLVM
+    and the compiler are loaded (every file we write is closed by then)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

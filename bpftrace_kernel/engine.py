@@ -164,9 +164,11 @@ class Trace:
                 "taken; they print as empty stacks. Shorter stacks (e.g. kstack(20)) get more "
                 "slots.\n")
 
-    def close(self) -> None:
+    def close(self, wait_detach: bool = True) -> None:
+        """`wait_detach=False`: leave slow perf-event releases to the loader's child
+        processes (for a CLI about to exit)."""
         if self.session is not None:
-            self.session.close()
+            self.session.close(wait_detach)
 
     def __enter__(self):
         return self

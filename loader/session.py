@@ -20,6 +20,7 @@ from bpftrace_compiler.types import SizedType
 from . import events as ev
 from .attach import SPECIAL_PROVIDERS, AttachContext, Attachment, attach, run_once
 from .decode import Decoder, MapAction
+from .detach import detach_in_background
 from .elf import ElfObject, parse_elf, relocate
 from .errors import LoadError
 from .maps import BpfMap
@@ -74,7 +75,7 @@ class Session:
         self._attachments: list[Attachment] = []
         self._ring: Optional[RingBuffer] = None
         self._epoll: Optional[select.epoll] = None
-        self._closer = None                     # ThreadPoolExecutor for slow detaches
+        self._reapers: list = []                # child processes releasing slow detaches
         self._exited = False
         self._decoder = Decoder(program, self._read_stack)
 
@@ -284,9 +285,9 @@ class Session:
         return out
 
     def _detach(self) -> None:
-        """Detach every probe: fast ones now, slow ones in a background thread pool (measured
-        here: 8 threads bring a tracepoint's detach from ~75 ms to ~40 ms; the kernel
-        serialises the RCU waits, so more threads do not help)."""
+        """Detach every probe: fast ones now; slow ones (perf events whose close waits for
+        the kernel's RCU, tens of ms each) are disabled now and released by child processes
+        (loader/detach.py), so neither stop() nor the process exit waits for them."""
         attachments, self._attachments = self._attachments, []
         slow = []
         for att in attachments:
@@ -295,20 +296,15 @@ class Session:
             else:
                 att.close()
         if slow:
-            from concurrent.futures import ThreadPoolExecutor   # only needed at stop
-            if self._closer is None:
-                self._closer = ThreadPoolExecutor(max_workers=8,
-                                                  thread_name_prefix="bpftrace-detach")
-            for att in slow:
-                self._closer.submit(att.close)
+            self._reapers.extend(detach_in_background(slow))
 
     def _close_programs(self) -> None:
         progs, self._progs = self._progs, {}
         for fd in progs.values():
             close(fd)
 
-    def _release(self) -> None:
-        """Close every fd; waits for the background detaches."""
+    def _release(self, wait_detach: bool = True) -> None:
+        """Close every fd; `wait_detach`: also wait until the background detaches are done."""
         self._detach()
         self._close_programs()
         if self._ring is not None:
@@ -320,14 +316,17 @@ class Session:
             m.close()
         self._maps.clear()
         self._data_maps.clear()
-        if self._closer is not None:
-            self._closer.shutdown(wait=True)
-            self._closer = None
+        if wait_detach:
+            for reaper in self._reapers:
+                reaper.wait()
+        self._reapers.clear()
         self._state = _CLOSED
 
-    def close(self) -> None:
+    def close(self, wait_detach: bool = True) -> None:
+        """Release everything; `wait_detach=False` leaves the slow perf-event releases to
+        the child processes (a CLI about to exit need not wait for them)."""
         if self._state != _CLOSED:
-            self._release()
+            self._release(wait_detach)
 
     def __enter__(self) -> "Session":
         return self
