@@ -24,6 +24,7 @@ from .detach import detach_in_background
 from .elf import ElfObject, parse_elf, relocate
 from .errors import LoadError
 from .maps import BpfMap
+from .pid_watch import UserPidWatch
 from .programs import load_program, prog_id, probe_display_name
 from .ringbuf import RingBuffer
 from .syscalls import close
@@ -61,6 +62,11 @@ _NEW, _STARTED, _STOPPED, _CLOSED = "new", "started", "stopped", "closed"
 _ACTION_ID = struct.Struct("<Q")
 
 
+def _remember_process(pid: int) -> None:
+    from . import user_symbols
+    user_symbols.remember(pid)
+
+
 class Session:
     def __init__(self, program: CompiledProgram, *, pid: Optional[int] = None):
         self.program = program
@@ -78,6 +84,8 @@ class Session:
         self._reapers: list = []                # child processes releasing slow detaches
         self._exited = False
         self._decoder = Decoder(program, self._read_stack)
+        self._pid_watch = UserPidWatch(program.user_maps, lambda n: self._maps[n].items(),
+                                       _remember_process)
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -175,6 +183,7 @@ class Session:
         if self._exited:           # bpftrace stops handling events once exit() was seen
             return out
         out.extend(self._handle(records))
+        self._pid_watch.tick()
         return out
 
     def _handle(self, records: list[bytes], only: Optional[frozenset[int]] = None
