@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .ast import CDefinition
+from .c_types import header_macros
 from .source import Span
 
 U64_MAX = (1 << 64) - 1
@@ -172,6 +173,9 @@ def scan_preamble(text: str, pos: Positions | None = None) -> Preamble:
             m = _DEFINE.match(line)
             if m:
                 out.defines[m.group(1)] = m.group(2)
+            else:       # `#include <linux/sched.h>`: that header's macros (types come from BTF)
+                for key, value in header_macros(line).items():
+                    out.defines.setdefault(key, value)
             i = end
             continue
         m = _PREAMBLE_DEF.match(text, i)

@@ -61,6 +61,21 @@ def _check_options(options: CompileOptions) -> None:
         raise CompileError(diags)
 
 
+def _with_program_types(options: CompileOptions, program, kernel) -> CompileOptions:
+    """A copy of `options` whose extra["c_types"] resolves C type names for this program:
+    its own struct/union/enum definitions, then the kernel's BTF."""
+    from dataclasses import replace
+    from .btf import BtfError
+    from .c_types import ProgramTypes
+    get_btf = getattr(kernel, "btf", None)
+    btf = get_btf() if get_btf else None
+    try:
+        types = ProgramTypes(program.c_definitions, btf)
+    except (BtfError, ValueError) as e:
+        raise CompileError.single(f"Invalid C definition: {e}") from None
+    return replace(options, extra={**options.extra, "c_types": types})
+
+
 def _front_and_middle(text: str, name: str, params: tuple[str, ...], options: CompileOptions):
     from .parser import parse
     from .passes.probes import expand_probes
@@ -70,6 +85,7 @@ def _front_and_middle(text: str, name: str, params: tuple[str, ...], options: Co
     program = parse(text, name=name)
     diags = Diagnostics(source)
     kernel = options.kernel_info()
+    options = _with_program_types(options, program, kernel)
     expanded = expand_probes(program, kernel, params, options.max_probes, diags,
                              options.pid)
     diags.raise_if_errors()

@@ -328,8 +328,8 @@ def _ntop_check(c, n):
     if any(t is None for t in types):
         return None
     addr = types[-1]
-    if addr.kind not in (Kind.INT, Kind.ARRAY) or addr.kind == Kind.ARRAY and addr.size not in (
-            4, 16):
+    if addr.kind not in (Kind.INT, Kind.ARRAY, Kind.STRING) or addr.kind != Kind.INT and \
+            addr.size not in (4, 16):       # BTF `__u8 x[16]` arrays arrive as string[16]
         c.error("ntop() argument must be 4 or 16 bytes in size", n.span)
         return None
     return INET
@@ -424,3 +424,30 @@ for _kind, _name, _what in ((Kind.KSTACK, "kstack", "kernel"), (Kind.USTACK, "us
                   kind="builtin"))
     function(Entry(_name, f"{_name}([mode] [, int limit])", _doc, check=_stack_check(_kind),
                    lower=_stack_lower))
+
+
+def _bswap_check(c, n):
+    if not nargs(c, n, 1, 1):
+        return None
+    t = c.expr(n.args[0])
+    if t is None:
+        return None
+    if t.kind != Kind.INT:
+        c.error(f"bswap() only supports integer arguments ({type_word(t)} provided)", n.span)
+        return None
+    return SizedType(Kind.INT, t.size, False)
+
+
+def _bswap_lower(g, n):
+    size = n.type.size
+    v = g.to_i64(g.expr(n.args[0]))
+    if size == 1:
+        return g.b.and_(v, ir.Constant(H.I64, 0xFF))
+    ty = ir.IntType(size * 8)
+    fn = g.b.module.declare_intrinsic("llvm.bswap", [ty])
+    return g.b.zext(g.b.call(fn, [g.b.trunc(v, ty)]), H.I64) if size < 8 else g.b.call(fn, [v])
+
+
+function(Entry("bswap", "bswap(uint[8|16|32|64] n)",
+               "Reverses the byte order of an integer of its own size (e.g. a big-endian port).",
+               check=_bswap_check, lower=_bswap_lower))

@@ -517,6 +517,13 @@ class Lowerer:
     def _expr_Sizeof(self, n: ast.Sizeof) -> ir.Value:
         return ir.Constant(I64, self.data(n) or 0)
 
+    def _expr_Offsetof(self, n: ast.Offsetof) -> ir.Value:
+        return ir.Constant(I64, self.data(n) or 0)
+
+    def _expr_Identifier(self, n: ast.Identifier) -> ir.Value:
+        """An enumerator, resolved by the semantic pass."""
+        return ir.Constant(I64, (self.data(n) or 0) & 0xFFFFFFFFFFFFFFFF)
+
     def record_for(self, action, values: list[tuple[ir.Value, SizedType]]) -> ir.Value:
         """A zero-filled event record `{u64 id; args...}` for `action`, filled with values."""
         rec = self.bb.alloca_bytes(action.record_size, "rec")

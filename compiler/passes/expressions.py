@@ -53,6 +53,11 @@ class ExpressionChecks:
         return entry.check(self, n)
 
     def _expr_Identifier(self, n: ast.Identifier) -> Optional[SizedType]:
+        types = self.btf()
+        found = types.enum_constant(n.name) if types is not None else None
+        if found is not None:           # an enumerator (program definition or kernel BTF)
+            self.set_data(n, found[0])
+            return U64                  # bpftrace 0.17 types enumerators as uint64
         self.error(f"Unknown identifier: '{n.name}'", n.span)
         return None
 
@@ -292,7 +297,11 @@ class ExpressionChecks:
         return target
 
     def btf(self):
-        """The kernel BTF, loaded on first use (None without BTF)."""
+        """C types: the program's own definitions over the kernel BTF (compiler.c_types), or
+        the kernel BTF alone, loaded on first use (None without BTF)."""
+        types = getattr(self.options, "extra", {}).get("c_types")
+        if types is not None:
+            return types
         get = getattr(self.options.kernel_info(), "btf", None)
         return get() if get else None
 
@@ -321,7 +330,7 @@ class ExpressionChecks:
 
     def _expr_Sizeof(self, n: ast.Sizeof) -> Optional[SizedType]:
         if isinstance(n.target, ast.TypeName):
-            t = cast_type(n.target)
+            t = cast_type(n.target, self.btf())
             if t is None:
                 self.error(f"Unknown identifier: '{n.target.name}'", n.span)
                 return None
@@ -334,8 +343,16 @@ class ExpressionChecks:
         return U64
 
     def _expr_Offsetof(self, n: ast.Offsetof) -> Optional[SizedType]:
-        self.error(f"Cannot resolve unknown type \"{n.target.name}\"", n.span)
-        return None
+        types = self.btf()
+        from ..btf import BtfError
+        try:
+            if types is None:
+                raise BtfError("no BTF")
+            self.set_data(n, types.offsetof(n.target.name, list(n.fields)))
+        except BtfError:
+            self.error(f"Cannot resolve unknown type \"{n.target.name}\"", n.span)
+            return None
+        return U64
 
 
 
