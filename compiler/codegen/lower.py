@@ -111,12 +111,26 @@ class Lowerer:
 
     def _stmt_AssignMap(self, s: ast.AssignMap) -> None:
         t = s.expr.type
-        if t is not None and t.is_aggregation:
+        if t is not None and t.is_aggregation and isinstance(s.expr, ast.Call):
             entry = registry.lookup_function(s.expr.func)
             entry.lower_assign(self, s.map, s.expr)
             return
+        if t is not None and t.is_aggregation:
+            self._copy_aggregation(s.map, s.expr)
+            return
         value = self.expr(s.expr)
         self.map_store(s.map, value, s.expr.type)
+
+    def _copy_aggregation(self, dst: ast.Map, src: ast.Map) -> None:
+        """`@x = @y` with @y a count/sum/min/max/avg/stats map: this CPU's value of @y
+        (like bpftrace 0.17) becomes this CPU's value of @x."""
+        from ..passes.resources import AGG_VALUE_SIZE
+        size = AGG_VALUE_SIZE[src.type.kind]
+        slot = self.bb.map_lookup(src.name, self.map_key(src))
+        value = self.bb.alloca_bytes(size, "agg_copy")
+        with self.b.if_then(self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))):
+            self.bb.memcpy(value, slot, size)
+        self.bb.map_update(dst.name, self.map_key(dst), value)
 
     def _stmt_AssignVar(self, s: ast.AssignVar) -> None:
         value = self.expr(s.expr)

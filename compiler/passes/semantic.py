@@ -179,6 +179,9 @@ class Checker(ExpressionChecks):
             return
         if not self.storable(value, s.expr.span):
             return
+        if value.kind in (Kind.HIST, Kind.LHIST) and isinstance(s.expr, ast.Map):
+            self.error(f"{value.kind.value}() maps can not be copied to another map", s.expr.span)
+            return
         if info.value is None:
             info.value = value if value.is_aggregation else storage_type(value)
         elif info.value.kind == value.kind == Kind.TUPLE and not compatible(info.value, value):
