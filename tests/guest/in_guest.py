@@ -146,7 +146,7 @@ def run_case(case: C.Case, tool: str) -> dict:
                 if not done.startswith("done"):
                     result["lane_error"] = f"workload ended early: {done!r}"
                 if case.end == "sigint" and tracer.poll() is None:
-                    time.sleep(0.3)
+                    time.sleep(1.0)  # let the tracer drain its output buffers, as a user would
                     tracer.send_signal(signal.SIGINT)
             elif tracer.poll() is None:
                 result["lane_error"] = why
