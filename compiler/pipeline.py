@@ -95,6 +95,11 @@ def _front_and_middle(text: str, name: str, params: tuple[str, ...], options: Co
     return diags, analysis, maps
 
 
+def program_span(analysis):
+    """The span of the first probe (where a whole-program LLVM failure is reported)."""
+    return analysis.units[0].probe.span if analysis.units else None
+
+
 def dump_ir(text: str, *, name: str = "stdin", params: tuple[str, ...] = (),
             options: CompileOptions | None = None) -> str:
     """The LLVM IR for a program (bpftrace -d), without emitting an object."""
@@ -120,9 +125,16 @@ def compile_source(text: str, *, name: str = "stdin", params: tuple[str, ...] = 
     diags.raise_if_errors()
     # Our stack estimate is checked before LLVM; near the limit, register spills could still
     # push LLVM over 512 bytes (a fatal exit), so emit in the worker process then.
-    isolated = options.isolated_emit or stack_peak > RISKY_STACK_BYTES
-    elf = emit_object(ir_text, isolated=isolated)
-    asm = emit_assembly(ir_text, isolated=isolated) if options.want_asm else ""
+    risky = stack_peak > RISKY_STACK_BYTES
+    isolated = options.isolated_emit or risky
+    try:
+        elf = emit_object(ir_text, isolated=isolated)
+        asm = emit_assembly(ir_text, isolated=isolated) if options.want_asm else ""
+    except CompileError:
+        if not risky:
+            raise
+        from .codegen.module import STACK_MESSAGE
+        raise CompileError.single(STACK_MESSAGE, program_span(analysis), diags.source) from None
     return CompiledProgram(
         elf=elf, probes=tuple(probes), maps=tuple(maps), actions=tuple(analysis.actions),
         probe_names=tuple(analysis.probe_names),

@@ -16,6 +16,8 @@ from ..passes.semantic import Analysis
 from .builder import I64, I8, SPILL_MARGIN, STACK_LIMIT, BpfBuilder, finalize_ir
 from .lower import Lowerer
 
+STACK_MESSAGE = ("Looks like the BPF stack limit of 512 bytes is exceeded. Please move large "
+                 "on stack variables into BPF per-cpu array map.")
 TRIPLE = "bpfel-unknown-none"
 DATALAYOUT = "e-m:e-p:64:64-i64:64-i128:128-n32:64-S128"
 
@@ -55,8 +57,7 @@ def lower_program(analysis: Analysis, maps: list[MapSpec], options, params: tupl
         bb.finish()
         peak = max(peak, bb.stack_bytes)
         if bb.stack_bytes + SPILL_MARGIN > STACK_LIMIT:
-            diags.error("Looks like the BPF stack limit of 512 bytes is exceeded. Please move "
-                        "large on stack variables into BPF per-cpu array map.", unit.probe.span)
+            diags.error(STACK_MESSAGE, unit.probe.span)
         span = (unit.probe.span.line, unit.probe.span.col) if unit.probe.span.line else None
         probes.append(ProbeSpec(section=unit.section, prog_type=unit.prog_type,
                                 targets=tuple(unit.targets), index=unit.index, source_span=span,
