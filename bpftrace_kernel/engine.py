@@ -97,8 +97,8 @@ class Trace:
 
     # ------------------------------------------------------------------ lifecycle
     def compile(self):
-        from bpftrace_compiler.pipeline import compile_source
-        self.program = compile_source(self.source, name=self.name, params=tuple(self.options.params),
+        from bpftrace_compiler.compile_cache import compile_cached
+        self.program = compile_cached(self.source, name=self.name, params=tuple(self.options.params),
                                       options=compile_options(self.options))
         return self.program
 
