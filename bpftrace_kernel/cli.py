@@ -161,7 +161,9 @@ def _read_program(args: Args) -> tuple[str, str, list[str]]:
 def _list_probes(args: Args) -> int:
     from bpftrace_loader import listing
     pattern = args.positional[0] if args.positional else (args.get("-e") or "")
-    out = listing.list_probes(pattern, verbose="-v" in args.flags, pid=_int_opt(args, "-p"))
+    from bpftrace_compiler.probe_catalog import LISTERS
+    out = listing.list_probes(pattern, verbose="-v" in args.flags, pid=_int_opt(args, "-p"),
+                              extra_listers=LISTERS)
     sys.stdout.write(out)
     return 0
 

@@ -89,7 +89,9 @@ class ProbeCatalog:
         except ImportError as e:
             raise magics.MagicError(f"%probes: probe listing is unavailable ({e})") from None
         try:
-            return listing.list_probes(pattern or "*", verbose=verbose, pid=None)
+            from bpftrace_compiler.probe_catalog import LISTERS
+            return listing.list_probes(pattern or "*", verbose=verbose, pid=None,
+                                       extra_listers=LISTERS)
         except Exception as e:  # a bad pattern is the user's error, shown in one line
             raise magics.MagicError(f"%probes: {e}") from None
 

@@ -171,9 +171,23 @@ def _blocks(lines: Iterable[str]) -> list[list[str]]:
     return blocks
 
 
+def _demangled(line: str) -> str:
+    """`uprobe:/path:_ZN3foo3barEv` -> `uprobe:/path:foo::bar()` (bpftrace lists C++ names
+    demangled)."""
+    provider, _, rest = line.partition(":")
+    path, _, func = rest.rpartition(":")
+    if provider in ("uprobe", "uretprobe") and func.startswith("_Z"):
+        from .demangle import demangle
+        return f"{provider}:{path}:{demangle(func)}"
+    return line
+
+
 def list_probes(pattern: str = "", verbose: bool = False, pid: Optional[int] = None,
-                tracefs: str = TRACEFS) -> str:
-    """bpftrace's `-l [pattern]` / `-lv` output text (each line ends with a newline)."""
+                tracefs: str = TRACEFS, extra_listers: Optional[dict] = None) -> str:
+    """bpftrace's `-l [pattern]` / `-lv` output text (each line ends with a newline).
+    `extra_listers` (provider -> lister) add or replace providers: bpftrace_kernel passes the
+    compiler's dynamic-probe catalog (uprobe, usdt, kfunc, rawtracepoint)."""
+    listers = {**LISTERS, **(extra_listers or {})}
     pattern = pattern.strip()
     if not pattern or pattern == "*":
         lines = []
@@ -188,8 +202,8 @@ def list_probes(pattern: str = "", verbose: bool = False, pid: Optional[int] = N
     else:
         provider_pat, rest = _split(pattern)
         lines = []
-        for provider, lister in LISTERS.items():
+        for provider, lister in listers.items():
             if _match(provider, provider_pat):
-                lines.extend(lister(rest, verbose, pid, tracefs))
+                lines.extend(_demangled(line) for line in lister(rest, verbose, pid, tracefs))
     blocks = sorted(_blocks(lines), key=lambda b: b[0])
     return "".join(line + "\n" for block in blocks for line in block)
