@@ -91,6 +91,9 @@ def _wrap(name: str, check=None, lower=None, **changes) -> None:
 
     fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
     fields.update(changes, check=wrapped_check, lower=wrapped_lower)
+    for shortcut in ("lower_into", "lower_assign"):    # would bypass wrapped_lower
+        if shortcut in fields:
+            fields[shortcut] = None
     builtin(Entry(**fields))
 
 
