@@ -44,8 +44,7 @@ def _formatted(kind: str):
 
     def lower(g, n):
         action = g.data(n)
-        values = [(g.expr(a), a.type) for a in n.args[1:]]
-        g.emit_action(action, values)
+        g.emit_action(action, n.args[1:])
     return check, lower
 
 
@@ -116,7 +115,7 @@ def _print_lower(g, n):
     if action.kind == "print_map":
         g.emit_action(action, [])
     else:
-        g.emit_action(action, [(g.expr(n.args[0]), n.args[0].type)])
+        g.emit_action(action, n.args[:1])
 
 
 function(Entry("print", "print(@map [, int top [, int div]]) | print(value)",

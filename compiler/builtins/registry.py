@@ -23,6 +23,9 @@ class Entry:
     check: Optional[Callable[[Any, Any], Any]] = None        # (checker, node) -> SizedType
     lower: Optional[Callable[[Any, Any], Any]] = None        # (lowerer, node) -> llvm value
     lower_assign: Optional[Callable[[Any, Any, Any], None]] = None  # aggregations
+    # (lowerer, node, dst): write the value straight into zero-filled memory of its size
+    # (saves a stack copy when a string goes into an event record)
+    lower_into: Optional[Callable[[Any, Any, Any], None]] = None
     kind: str = "function"          # "builtin" | "function" | "aggregation"
     unsafe: bool = False            # needs --unsafe
     is_async: bool = False          # work happens in user space (an event is sent)

@@ -50,12 +50,18 @@ def _str_check(c, n):
 
 
 def _str_lower(g, n):
+    buf = g.bb.alloca_bytes(n.type.size, "str")
+    _str_into(g, n, buf)
+    return buf
+
+
+def _str_into(g, n, buf):
     size = n.type.size
     raw = g.data(n)
     if isinstance(raw, str):
-        return g.const_string(raw[:size - 1], size)
+        g.store_text(buf, raw[:size - 1])
+        return
     arg = n.args[0]
-    buf = g.bb.alloca_bytes(size, "str")
     user = arg.type.user_ptr or g.unit.provider in USER_PROVIDERS
     length = ir.Constant(H.I32, size)
     if len(n.args) == 2:
@@ -64,13 +70,12 @@ def _str_lower(g, n):
         big = g.b.icmp_unsigned(">", want, ir.Constant(H.I64, size))
         length = g.b.trunc(g.b.select(big, ir.Constant(H.I64, size), want), H.I32)
     g.bb.probe_read(buf, length, g.to_i64(g.expr(arg)), user, string=True)
-    return buf
 
 
 function(Entry("str", "str(char *s [, int length])",
                "Read a NUL-terminated string from kernel or user memory (at most "
                "BPFTRACE_STRLEN bytes, or `length`); `str($1)` is a positional parameter as "
-               "a string.", check=_str_check, lower=_str_lower))
+               "a string.", check=_str_check, lower=_str_lower, lower_into=_str_into))
 
 
 def _strncmp_check(c, n):

@@ -94,12 +94,16 @@ builtin(Entry("nsecs", "nsecs: unsigned int64",
 
 def _comm(g, n):
     buf = g.bb.alloca_bytes(16, "comm")
-    g.bb.helper(H.GET_CURRENT_COMM, [buf, ir.Constant(H.I32, 16)])
+    _comm_into(g, n, buf)
     return buf
 
 
+def _comm_into(g, n, buf):
+    g.bb.helper(H.GET_CURRENT_COMM, [buf, ir.Constant(H.I32, 16)])
+
+
 builtin(Entry("comm", "comm: string[16]", "Name of the current task (at most 15 characters).",
-              check=_const(Str(16)), lower=_comm, kind="builtin"))
+              check=_const(Str(16)), lower=_comm, lower_into=_comm_into, kind="builtin"))
 
 
 def _elapsed_check(c, n):

@@ -310,9 +310,13 @@ class Lowerer:
         data = text.encode("utf-8", "surrogateescape")
         size = size or len(data) + 1
         buf = self.bb.alloca_bytes(size, "str")
-        for i, byte in enumerate(data[:size - 1]):
-            self.b.store(ir.Constant(I8, byte), self.bb.offset(buf, i))
+        self.store_text(buf, text[:size - 1])
         return buf
+
+    def store_text(self, buf: ir.Value, text: str) -> None:
+        """Bytes of `text` into zero-filled memory (the NUL is already there)."""
+        for i, byte in enumerate(text.encode("utf-8", "surrogateescape")):
+            self.b.store(ir.Constant(I8, byte), self.bb.offset(buf, i))
 
     def _expr_String(self, n: ast.String) -> ir.Value:
         return self.const_string(n.value, n.type.size)
@@ -538,16 +542,27 @@ class Lowerer:
         """An enumerator, resolved by the semantic pass."""
         return ir.Constant(I64, (self.data(n) or 0) & 0xFFFFFFFFFFFFFFFF)
 
-    def record_for(self, action, values: list[tuple[ir.Value, SizedType]]) -> ir.Value:
-        """A zero-filled event record `{u64 id; args...}` for `action`, filled with values."""
+    def expr_into(self, node, dst: ir.Value, dst_t: SizedType, off: int) -> None:
+        """Evaluate `node` into zero-filled memory at dst+off laid out as dst_t; strings
+        from str()/comm are written in place instead of through a stack copy."""
+        entry = None
+        if isinstance(node, ast.Call):
+            entry = registry.lookup_function(node.func)
+        elif isinstance(node, ast.Builtin):
+            entry = registry.lookup_builtin(node.name)
+        t = node.type
+        if entry is not None and entry.lower_into is not None and t.kind == Kind.STRING \
+                and dst_t.kind == Kind.STRING and dst_t.size >= t.size:
+            entry.lower_into(self, node, self.bb.offset(dst, off))
+            return
+        self.store_value(dst, self.expr(node), t, dst_t, off)
+
+    def emit_action(self, action, nodes: list) -> None:
+        """Send the event record `{u64 id; args...}` of `action` with the values of `nodes`."""
         rec = self.bb.alloca_bytes(action.record_size, "rec")
         self.bb.store_int(rec, 0, ir.Constant(I64, action.id))
-        for (value, src_t), dst_t, off in zip(values, action.args, action.offsets):
-            self.store_value(rec, value, src_t, dst_t, off)
-        return rec
-
-    def emit_action(self, action, values: list[tuple[ir.Value, SizedType]]) -> None:
-        rec = self.record_for(action, values)
+        for node, dst_t, off in zip(nodes, action.args, action.offsets):
+            self.expr_into(node, rec, dst_t, off)
         self.bb.output_event(rec, action.record_size)
 
 
