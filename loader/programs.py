@@ -34,6 +34,7 @@ EXPECTED_ATTACH_TYPES: dict[str, AttachType] = {
 }
 
 PROG_NAME_PREFIX = "pbt_"
+TRACEFS = "/sys/kernel/tracing"
 _LOG_SIZE = 16 << 20       # large enough for the verifier's log of a 1M-instruction program
 
 
@@ -80,6 +81,21 @@ def _tracing_btf_id(probe: ProbeSpec) -> int:
     return type_id
 
 
+FUNCTION_HOOKS = {"fentry": "kfunc", "fexit": "kretfunc"}
+
+
+def _function_hooks_refused(probe: ProbeSpec) -> str:
+    """kfunc/kretfunc on a kernel that refuses fentry/fexit programs (EPERM, empty log)."""
+    from .attach import _syscall_tracepoint_hint
+    t = probe.targets[0] if probe.targets else None
+    func = t.func if t else ""
+    hint = _syscall_tracepoint_hint(func, probe.expected_attach_type == "fexit", TRACEFS)
+    return (f"{probe_display_name(probe)}: this kernel refuses {probe.expected_attach_type} "
+            "programs (BPF_PROG_LOAD fails with EPERM and no verifier log: function-level "
+            f"hooking is disabled), so {FUNCTION_HOOKS[probe.expected_attach_type]} probes "
+            f"cannot run here; use a tracepoint such as {hint} instead")
+
+
 def load_program(probe: ProbeSpec, code: bytes, license: str = "GPL",
                  attach_btf_id: int = 0) -> int:
     """Load one program; returns its fd.  Raises VerifierError with the log on rejection."""
@@ -107,6 +123,9 @@ def load_program(probe: ProbeSpec, code: bytes, license: str = "GPL",
                 size = attr.log_true_size + 4096
                 continue
             text = log.value.decode("utf-8", "replace")
+            if not text.strip() and e.errno == errno.EPERM and \
+                    probe.expected_attach_type in FUNCTION_HOOKS:
+                raise LoadError(_function_hooks_refused(probe)) from e
             if not text.strip() and e.errno == errno.EPERM:
                 what = (f"{probe.expected_attach_type} ({probe.prog_type})"
                         if probe.expected_attach_type else probe.prog_type)
