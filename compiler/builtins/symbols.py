@@ -112,13 +112,13 @@ def _uaddr_check(c, n):
     if c.provider not in USER_PROBES:
         c.error(f"uaddr can not be used with \"{c.provider}\" probes", n.span)
         return None
-    from ..elf_symbols import ElfError, load_elf
+    from ..elf_symbols import _DATA_TYPES, ElfError, load_elf
     path = c.unit.targets[0].target
     try:
         sym = load_elf(path).find(name)
     except (OSError, ElfError):
         sym = None
-    if sym is None:
+    if sym is None or sym.type not in _DATA_TYPES:    # bpftrace 0.17: data symbols only
         c.error(f"Could not resolve symbol: {path}:{name}", n.span)
         return None
     c.set_data(n, sym.address)

@@ -129,3 +129,23 @@ def test_exited_process_keeps_its_symbols(chain_binary):
                      "-c", f"{chain_binary} 0.6").stdout
     frames, _ = max(_stack_blocks(out), key=lambda b: b[1])
     assert _names(frames) == CHAIN
+
+
+def test_symbol_functions_match_bpftrace(spinning):
+    """usym/ksym/kaddr/uaddr/reg in a uprobe, in printf and as map keys; uaddr takes data
+    symbols only (a function name is bpftrace's "Could not resolve symbol")."""
+    need_bpftrace()
+    pid, binary = spinning
+    prog = (f"uprobe:{binary}:leaf /pid == {pid} && @once == 0/ {{ @once = 1; "
+            'printf("%s %s %x|%s|%s\\n", usym(reg("ip")), ksym(kaddr("vfs_read")), '
+            'uaddr("sink"), ksym(0), usym(uaddr("sink"))); '
+            '@u[usym(reg("ip")), ksym(kaddr("vfs_write"))] = count(); exit(); }')
+    ours = run_tracer(PYBPFTRACE, prog).stdout
+    assert ours == run_tracer(["bpftrace"], prog).stdout
+    assert "leaf vfs_read " in ours and "@u[leaf, vfs_write]: 1" in ours
+    bad = f'uprobe:{binary}:leaf {{ printf("%x\\n", uaddr("middle")); exit(); }}'
+    runs = [subprocess.run([*argv, "-e", bad], capture_output=True, text=True, timeout=60)
+            for argv in (PYBPFTRACE, ["bpftrace"])]
+    assert runs[0].returncode == runs[1].returncode == 1
+    ref_err = "".join(ln + "\n" for ln in runs[1].stderr.splitlines() if "RLIMIT" not in ln)
+    assert runs[0].stderr == ref_err
