@@ -103,7 +103,7 @@ def test_kernel_stack_formats_match_bpftrace(spinning):
     pid, _ = spinning
     prog = (f"tracepoint:syscalls:sys_enter_clock_nanosleep /pid == {pid} && @once == 0/ {{ "
             '@once = 1; printf("%s|\\n", kstack(3)); @[kstack(4), comm] = count(); '
-            "@p[kstack(perf, 2)] = count(); exit(); }")
+            "@p[kstack(perf, 2)] = count(); @b[kstack(bpftrace, 3)] = count(); exit(); }")
     ours = run_tracer(PYBPFTRACE, prog).stdout
     ref = run_tracer(["bpftrace"], prog).stdout
     assert ours == ref
