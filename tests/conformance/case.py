@@ -18,6 +18,8 @@ class Case:
     args: tuple[str, ...] = ()           # positional parameters after the program
     flags: tuple[str, ...] = ()          # tracer flags, e.g. ("--unsafe",), ("-f", "json")
     workload: tuple[str, ...] | None = None  # argv started once the probes are attached
+    workload_first: bool = False         # start the workload first ({{PID}} is its pid); it runs
+                                         # on once the probes are attached (cfwork's W operation)
     end: str = "exit"                    # "exit": the program exits by itself; "sigint": after the workload
     compare: tuple[str, ...] = ("stdout",)   # channels: stdout, stderr, rc, file
     normalise: tuple[str, ...] = ()      # names from normalise.NORMALISERS, applied in order

@@ -259,6 +259,13 @@ CASES: list[Case] = [
          'tracepoint:syscalls:sys_enter_getpid /pid == cpid/ { @calls = count(); }'
          ' END { printf("cpid>0: %d\\n", cpid > 0); }',
          flags=("-c", f"{CFWORK} P:5 q")),
+    Case("cli_p_pid_exits_with_process",
+         'tracepoint:syscalls:sys_enter_getpid /pid == $1/ { @calls = count(); @k[pid] = sum(1); }'
+         ' END { printf("end\\n"); }',
+         flags=("-p", "{{PID}}"), args=("{{PID}}",), workload=(CFWORK, "W", "P:4", "q"),
+         workload_first=True, normalise=("pid",),
+         doc="-p PID: the tracer exits when the process does; its pid is masked"),
+    Case("cli_p_no_such_process", 'BEGIN { exit(); }', flags=("-p", "4194303"), compare=ERR),
     Case("cli_program_file",
          '#!/usr/bin/env bpftrace\n// a comment\nBEGIN\n{\n  /* block */\n  printf("from file\\n");\n'
          '  exit();\n}\n', program_file=True),

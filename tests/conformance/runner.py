@@ -63,9 +63,10 @@ class RunNames:
         self.comm = "cf" + pick()
         self.exec_name = "ce" + pick()
         self.exec_link: Path | None = None
+        self.pid: int | None = None          # the workload's, for workload_first cases
 
     def substitute(self, text: str) -> str:
-        """Replace {{CFWORK}}, {{CFEXEC}}, {{BUILD}}, {{COMM}} and {{EXEC}} placeholders."""
+        """Replace {{CFWORK}}, {{CFEXEC}}, {{BUILD}}, {{COMM}}, {{EXEC}} and {{PID}} placeholders."""
         from tests.workloads import build
 
         if "{{" not in text:
@@ -74,6 +75,7 @@ class RunNames:
             text = text.replace("{{CFWORK}}", str(build.binary("cfwork")))
         if "{{CFEXEC}}" in text:
             text = text.replace("{{CFEXEC}}", str(self._link(build.binary("cfexec"))))
+        text = text.replace("{{PID}}", str(self.pid))
         return (text.replace("{{BUILD}}", str(BUILD_DIR)).replace("{{COMM}}", self.comm)
                 .replace("{{EXEC}}", self.exec_name))
 
@@ -162,11 +164,19 @@ def run_case(case: Case, tracer: str) -> RunResult:
 
 def _run(case: Case, tracer: str, names: RunNames, result: RunResult) -> RunResult:
     started = time.monotonic()
+    early = None
     try:
-        argv, out_file = tracer_command(case, tracer, names)
         workload = [names.substitute(w) for w in case.workload] if case.workload else None
-    except Exception as exc:  # a workload that does not build
+        if case.workload_first:
+            early = _start_waiting_workload(workload)
+            names.pid = early.pid
+            result.workload_pid = early.pid
+        argv, out_file = tracer_command(case, tracer, names)
+    except Exception as exc:  # a workload that does not build or start
         result.problem = f"setup failed: {exc}"
+        if early is not None:
+            early.kill()
+            early.wait()
         return result
     env = dict(os.environ, **{NOTIFY_TOKEN: "1"}, **case.env)
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
@@ -182,8 +192,11 @@ def _run(case: Case, tracer: str, names: RunNames, result: RunResult) -> RunResu
     out.start()
     err.start()
     try:
-        _drive(case, proc, err, workload, result)
+        _drive(case, proc, err, early or workload, result)
     finally:
+        if early is not None and early.poll() is None:
+            early.kill()
+            early.wait()
         if proc.poll() is None:
             _stop(proc, result)
         out.join(5)
@@ -211,8 +224,12 @@ def _drive(case: Case, proc: subprocess.Popen, err: _Reader, workload, result: R
         return
     if workload:
         try:
-            wl = subprocess.Popen(workload, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, cwd=BUILD_DIR)
+            if isinstance(workload, subprocess.Popen):     # started first, waiting for SIGUSR1
+                wl = workload
+                wl.send_signal(signal.SIGUSR1)
+            else:
+                wl = subprocess.Popen(workload, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, cwd=BUILD_DIR)
             result.workload_pid = wl.pid
             _, wl_err = wl.communicate(timeout=case.timeout)
             if wl.returncode != 0:
@@ -229,6 +246,20 @@ def _drive(case: Case, proc: subprocess.Popen, err: _Reader, workload, result: R
         proc.wait(timeout=case.timeout)
     except subprocess.TimeoutExpired:
         result.timed_out = True
+
+
+def _start_waiting_workload(argv: list[str]) -> subprocess.Popen:
+    """Start a workload whose first operation is W; return once it waits for SIGUSR1."""
+    wl = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=BUILD_DIR)
+    ready = threading.Event()
+    threading.Thread(target=lambda: ready.set() if wl.stdout.readline() == b"W\n" else None,
+                     daemon=True).start()
+    if ready.wait(5):
+        return wl
+    wl.kill()
+    wl.wait()
+    raise RuntimeError("the workload did not reach its W operation")
 
 
 def _stop(proc: subprocess.Popen, result: RunResult) -> None:

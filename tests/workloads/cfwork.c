@@ -29,9 +29,12 @@
  *   T:MS       forever: one read, openat, getpid and cf_work call every MS ms (a ticker that
  *              gives every benchmark probe a first event soon after it attaches)
  *   D          print CLOCK_MONOTONIC seconds on stderr (a timestamp for the benchmarks)
+ *   W          block SIGUSR1, print "W" on stdout, wait for SIGUSR1 (so that a tracer can
+ *              attach to this pid first)
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +233,17 @@ int main(int argc, char **argv)
 				sleep_ms(n);
 			}
 			break;
+		case 'W': {
+			sigset_t set;
+			int sig;
+			sigemptyset(&set);
+			sigaddset(&set, SIGUSR1);
+			sigprocmask(SIG_BLOCK, &set, NULL);
+			if (write(1, "W\n", 2) != 2) /* tells the starter SIGUSR1 is blocked */
+				return 3;
+			sigwait(&set, &sig);
+			break;
+		}
 		case 'D': {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
