@@ -48,6 +48,26 @@ def _int_signed(ctype: str, signed_flag: bool) -> bool:
     return signed_flag
 
 
+def _pointer_type(ctype: str, user: bool) -> SizedType:
+    """`const char *`, `char **`, `struct x *`: a POINTER named after its pointee's C
+    spelling (bpftrace prints `const char *`); struct pointees are field-less RECORDs that
+    the semantic pass completes from BTF."""
+    pointee_text = ctype[:ctype.rindex("*")].strip()
+    if pointee_text.endswith("const") and pointee_text[:-5].rstrip().endswith("*"):
+        pointee_text = pointee_text[:-5].rstrip()         # `char *const *`
+    if pointee_text.endswith("*"):
+        pointee = _pointer_type(pointee_text, user)
+    else:
+        base = pointee_text.replace("const ", "").replace("volatile ", "").strip()
+        if base.startswith(("struct ", "union ")):
+            pointee = SizedType(Kind.RECORD, 0, name=base)
+        elif "char" in base:
+            pointee = Int(8, "unsigned" not in base)
+        else:
+            pointee = UInt(8)
+    return Pointer(pointee, name=pointee_text, user=user)
+
+
 def _field_type(ctype: str, size: int, signed: bool, array_len: Optional[int],
                 user_pointers: bool) -> SizedType:
     base = ctype.replace("const ", "").replace("volatile ", "").strip()
@@ -57,14 +77,8 @@ def _field_type(ctype: str, size: int, signed: bool, array_len: Optional[int],
         elem_size = size // array_len if array_len else 1
         elem = Int(elem_size * 8, _int_signed(base, signed)) if elem_size in (1, 2, 4, 8) else UInt(8)
         return SizedType(Kind.ARRAY, size, elems=(elem,))
-    if "*" in base:
-        pointee_name = base[:base.rindex("*")].strip()
-        if pointee_name.endswith("*") or pointee_name.endswith("* const"):
-            inner = Pointer(UInt(8), name=pointee_name.replace("* const", "*").rstrip(" *") + " *",
-                            user=user_pointers)
-            return Pointer(inner, name=ctype.strip(), user=user_pointers)
-        pointee = Int(8, True) if "char" in pointee_name else UInt(8)
-        return Pointer(pointee, name=ctype.strip(), user=user_pointers)
+    if "*" in ctype:
+        return _pointer_type(ctype.strip(), user_pointers)
     if size in (1, 2, 4, 8):
         return Int(size * 8, _int_signed(base, signed))
     return SizedType(Kind.ARRAY, size, elems=(UInt(8),))

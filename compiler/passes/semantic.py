@@ -187,7 +187,7 @@ class Checker(ExpressionChecks):
         elif info.value.kind == value.kind == Kind.TUPLE and not compatible(info.value, value):
             self.error(f"Tuple type mismatch: {info.value} != {storage_type(value)}.",
                        self._assign_span(s.map.span))
-        elif not compatible(info.value, value):
+        elif not compatible(info.value, value if value.is_aggregation else storage_type(value)):
             self.error(f"Type mismatch for {s.map.name}: trying to assign value of type "
                        f"'{value}' when map already contains a value of type '{info.value}",
                        s.map.span)

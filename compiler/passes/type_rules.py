@@ -27,8 +27,8 @@ def storage_type(t: SizedType) -> SizedType:
     """How a value is stored in maps, tuples and event records: integers widen to 64 bits."""
     if t.kind == Kind.INT:
         return Int(64, t.signed)
-    if t.kind == Kind.POINTER:
-        return U64
+    if t.kind == Kind.POINTER:     # an address; user_ptr keeps str() reading user memory
+        return SizedType(Kind.INT, 8, False, user_ptr=t.user_ptr)
     if t.kind == Kind.TUPLE:
         return TupleOf([storage_type(e) for e in t.elems])
     return t
