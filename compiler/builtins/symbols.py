@@ -12,7 +12,7 @@ from llvmlite import ir
 from .. import ast
 from ..codegen import builder as H
 from ..types import Kind, SizedType, UInt
-from .args import literal_int, literal_string, nargs, type_word
+from .args import literal_string, nargs, type_word
 from .registry import Entry, function
 
 U64 = UInt(64)
@@ -207,10 +207,15 @@ def _buf_check(c, n):
                 n.span)
         return None
     if len(n.args) == 2:
-        length = literal_int(c, n, n.args[1])
-        if length is None:
-            return None
-        size = max(0, min(size, length))
+        length = c.const_int(n.args[1])
+        if length is not None:
+            n.args[1].type = SizedType(Kind.INT, 8, True)
+            size = max(0, min(size, length))
+        else:                       # a run-time length, clamped to the buffer in BPF
+            lt = c.expr(n.args[1])
+            if lt is None or lt.kind != Kind.INT:
+                c.error(f"buf() expects an integer length ({type_word(lt)} provided)", n.span)
+                return None
     c.set_data(n, size)
     return SizedType(Kind.BUFFER, 4 + size)
 
@@ -219,13 +224,17 @@ def _buf_lower(g, n):
     size = g.data(n)
     arg = n.args[0]
     out = g.bb.alloca_bytes(4 + size, "buf")
-    g.bb.store_int(out, 0, ir.Constant(H.I64, size), 4)
+    length = ir.Constant(H.I64, size)
+    if len(n.args) == 2 and not isinstance(n.args[1], (ast.Integer, ast.PositionalParameter)):
+        want = g.to_i64(g.expr(n.args[1]))
+        length = g.b.select(g.b.icmp_unsigned(">", want, length), length, want)
+    g.bb.store_int(out, 0, length, 4)
     value = g.expr(arg)
     if arg.type.kind in (Kind.ARRAY, Kind.STRING):
         g.bb.memcpy(g.bb.offset(out, 4), value, size)
     elif size:
         user = getattr(arg.type, "user_ptr", False) or g.unit.provider in USER_PROBES
-        g.bb.probe_read(g.bb.offset(out, 4), size, g.to_i64(value), user)
+        g.bb.probe_read(g.bb.offset(out, 4), g.b.trunc(length, H.I32), g.to_i64(value), user)
     return out
 
 
