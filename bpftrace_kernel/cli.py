@@ -248,7 +248,10 @@ def _trace(args: Args) -> int:
     try:
         return _run_trace(trace, args, child, gate, flame)
     except CompileError as exc:
-        sys.stderr.write(str(exc))
+        # bpftrace prints a few plain messages ("No probes to attach") on stdout
+        items = exc.diagnostics.items
+        plain = items and all(getattr(d, "stream", "") == "stdout" for d in items)
+        (sys.stdout if plain else sys.stderr).write(str(exc))
         return 1
     except TraceError as exc:
         sys.stderr.write(str(exc).rstrip("\n") + "\n")

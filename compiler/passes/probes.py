@@ -39,7 +39,8 @@ _PARAM_RE = re.compile(r"\$(\d+)")
 
 
 class _Bare(Diagnostic):
-    """An error bpftrace prints as a bare line ("No probes to attach")."""
+    """An error bpftrace prints as a bare line on stdout ("No probes to attach")."""
+    stream = "stdout"
 
     def render(self, source) -> str:
         return self.message + "\n"
