@@ -165,13 +165,24 @@ class TracerSession:
         return max(own, sum(self._hwm_kb.values())) or None
 
     def cpu_seconds(self) -> float | None:
-        """utime + stime so far (from /proc while running)."""
-        try:
-            fields = open(f"/proc/{self.pid}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
+        """CPU time of the tracer's process tree so far: utime + stime of every live process
+        in it, plus the tracer's cutime + cstime (children it has already reaped)."""
         ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        total, todo, root = 0, [self.pid], True
+        while todo:
+            pid = todo.pop()
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+                if root:
+                    total += int(fields[13]) + int(fields[14])
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    todo += [int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+            except (OSError, ValueError, IndexError):
+                if root:
+                    return None
+            root = False
+        return total / ticks
 
     def prog_stats(self) -> list[bpfstats.ProgInfo]:
         infos = [bpfstats.prog_info(pid, with_insns=True) for pid in sorted(self.prog_ids)]
