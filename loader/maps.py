@@ -176,9 +176,28 @@ class BpfMap:
                 out.append((key, value))
         return out
 
+    def packed_items(self) -> tuple[bytes, bytes, int]:
+        """Every key and value packed back to back (`key_size` and `value_stride` bytes
+        apart) and their count: what a decoder can unpack in one pass."""
+        if self.map_type in _BATCHABLE:
+            try:
+                return self._batch_packed()
+            except BpfError as e:
+                if e.errno not in (errno.EINVAL, errno.ENOTSUP, 524):   # 524: ENOTSUPP
+                    raise
+        items = self._items_walk()
+        return b"".join(k for k, _ in items), b"".join(v for _, v in items), len(items)
+
     def _items_batch(self) -> list[tuple[bytes, bytes]]:
+        kraw, vraw, count = self._batch_packed()
+        ks, vs = self.key_size, self.value_stride
+        return [(kraw[i * ks:(i + 1) * ks], vraw[i * vs:(i + 1) * vs]) for i in range(count)]
+
+    def _batch_packed(self) -> tuple[bytes, bytes, int]:
         size = max(64, min(self.batch_size, self.spec.max_entries))
-        out: list[tuple[bytes, bytes]] = []
+        key_chunks: list[bytes] = []
+        value_chunks: list[bytes] = []
+        total = 0
         token_in = ctypes.create_string_buffer(max(8, self.key_size))
         token_out = ctypes.create_string_buffer(max(8, self.key_size))
         first = True
@@ -199,12 +218,12 @@ class BpfMap:
                 if e.errno != errno.ENOENT:
                     raise
                 done = True
-            kraw, vraw = keys.raw, values.raw
-            ks, vs = self.key_size, self.value_stride
-            out.extend((kraw[i * ks:(i + 1) * ks], vraw[i * vs:(i + 1) * vs])
-                       for i in range(attr.count))
+            n = attr.count
+            key_chunks.append(ctypes.string_at(keys, n * self.key_size))
+            value_chunks.append(ctypes.string_at(values, n * self.value_stride))
+            total += n
             if done:
-                return out
+                return b"".join(key_chunks), b"".join(value_chunks), total
             ctypes.memmove(token_in, token_out, len(token_out))
             first = False
 

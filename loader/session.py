@@ -233,7 +233,7 @@ class Session:
     # ------------------------------------------------------------------ maps
     def _read_map(self, spec: MapSpec) -> MapSnapshot:
         m = self._maps[spec.name]
-        return self._decoder.map_snapshot(spec, m.items(), m.ncpus)
+        return self._decoder.map_snapshot_packed(spec, *m.packed_items(), m.ncpus)
 
     def _read_stack(self, t: SizedType, stack_id: int) -> Optional[list[int]]:
         candidates = [s for s in self.program.maps

@@ -12,6 +12,7 @@ Pure data handling over bpftrace_loader.values; no kernel I/O, no Jupyter.
 """
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any, Callable
 
 from bpftrace_compiler.types import Kind, SizedType
@@ -78,6 +79,8 @@ def _sort_by_key(snapshot: MapSnapshot, entries: list[Entry]) -> list[Entry]:
 
 
 def _by_value(snapshot: MapSnapshot, entries: list[Entry]) -> list[Entry]:
+    if all(type(v) is int for _, v in entries):      # the usual case: no conversion needed
+        return sorted(entries, key=itemgetter(1))
     return sorted(entries, key=lambda e: _int_value(e[1]))
 
 

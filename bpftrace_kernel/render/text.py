@@ -11,13 +11,14 @@ No kernel I/O and no Jupyter imports: the CLI and the kernel both call this.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Iterable
 
 from bpftrace_compiler.types import Kind, SizedType
 from bpftrace_loader.values import MapSnapshot
 
 from .ordering import ordered_entries, value_kind
-from .values import format_key, format_value
+from .values import format_value, key_field_types, key_formatter, value_formatter
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,44 @@ def render_map(snapshot: MapSnapshot, top: int = 0, div: int = 0) -> str:
     layout = _LAYOUTS.get(kind, _PLAIN)
     value_type = snapshot.spec.value_type or SizedType(Kind.INT, 8, True)
     divisor = div if kind in _DIVIDED else 0
-    items = [format_key(snapshot.name, snapshot.spec.key_type, key) + layout.after_key
-             + format_value(value_type, value, divisor)
-             for key, value in ordered_entries(snapshot, top)]
+    after = layout.after_key
+    entries = ordered_entries(snapshot, top)
+    items = _int_key_lines(snapshot, entries, after, value_type, divisor)
+    if items is None:
+        key_text = key_formatter(snapshot.name, snapshot.spec.key_type)
+        value_text = value_formatter(value_type, divisor)
+        items = [f"{key_text(key)}{after}{value_text(value)}" for key, value in entries]
     return layout.separator.join(items) + layout.terminator
+
+
+_PLAIN_COUNTS = frozenset({Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX})
+
+
+def _int_key_lines(snapshot: MapSnapshot, entries: list, after: str, value_type: SizedType,
+                   divisor: int) -> list[str] | None:
+    """The lines of a map with integer keys and count/sum/min/max values (big maps are
+    nearly always this shape) in one f-string each, when every key field already holds its
+    printed value (0.17 prints integer keys as signed numbers of their width); None for any
+    other map."""
+    fields = key_field_types(snapshot.spec.key_type)
+    if not fields or value_type.kind not in _PLAIN_COUNTS or divisor not in (0, 1) \
+            or any(f.kind != Kind.INT for f in fields):
+        return None
+    values = list(map(itemgetter(1), entries))
+    if set(map(type, values)) - {int}:
+        return None
+    keys = list(map(itemgetter(0), entries))
+    columns = []
+    for pos, f in enumerate(fields):
+        column = list(map(itemgetter(pos), keys))
+        half = 1 << ((f.size or 8) * 8 - 1)
+        if column and (set(map(type, column)) - {int} or min(column) < -half
+                       or max(column) >= half):
+            return None
+        columns.append(column)
+    head = (snapshot.name + "[").replace("%", "%%")
+    line = head + ", ".join(["%d"] * len(fields)) + "]" + after.replace("%", "%%") + "%d"
+    return list(map(line.__mod__, zip(*columns, values)))
 
 
 def render_maps_at_exit(snapshots: Iterable[MapSnapshot]) -> str:

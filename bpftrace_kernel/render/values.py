@@ -165,3 +165,46 @@ def format_key(name: str, key_type: SizedType | None, key: tuple) -> str:
     """`@name` or `@name[1, a]`."""
     fields = key_fields_text(key_type, key)
     return f"{name}[{', '.join(fields)}]" if fields else name
+
+
+# ------------------------------------------------ formatters built once per map (big maps)
+
+def _c_int_text(bits: int, signed: bool) -> Callable[[Any], str]:
+    mask, top = (1 << bits) - 1, 1 << (bits - 1)
+
+    def text(v: Any) -> str:
+        v = int(v) & mask
+        return str(v - (mask + 1) if signed and v >= top else v)
+    return text
+
+
+def key_formatter(name: str, key_type: SizedType | None) -> Callable[[tuple], str]:
+    """`format_key` specialised to one map's key type: integer and string fields (nearly
+    every map) skip the per-field dispatch."""
+    fields = key_field_types(key_type)
+    if not fields:
+        return lambda key: name
+    texts = []
+    for t in fields:
+        if t.kind == Kind.INT:
+            texts.append(_c_int_text((t.size or 8) * 8, True))
+        elif t.kind == Kind.STRING:
+            texts.append(lambda v: v if type(v) is str else as_text(v))
+        else:
+            texts.append(lambda v, t=t: format_key_field(t, v))
+    if len(texts) == 1:
+        (one,) = texts
+        return lambda key: f"{name}[{one(key[0])}]"
+    return lambda key: f"{name}[{', '.join([f(v) for f, v in zip(texts, key)])}]"
+
+
+_PLAIN_COUNTS = frozenset({Kind.COUNT, Kind.SUM, Kind.MIN, Kind.MAX})
+
+
+def value_formatter(t: SizedType, div: int = 0) -> Callable[[Any], str]:
+    """`format_value(t, value, div)` specialised to one type."""
+    if t.kind in _PLAIN_COUNTS and div in (0, 1):
+        return lambda v: str(int(v))
+    if t.kind == Kind.INT and t.size in (1, 2, 4, 8) and div in (0, 1):
+        return _c_int_text(t.size * 8, t.signed)
+    return lambda v: format_value(t, v, div)
