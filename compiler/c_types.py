@@ -102,29 +102,46 @@ class ProgramTypes:
                 value = int(expr.strip(), 0) if expr.strip() else value + 1
                 self.enums[key.strip()] = value
             return
-        fields, types = [], []
-        for decl in _declarators(body):
-            m = _MEMBER.match(decl)
-            if not m:
-                raise CTypeError(f"cannot parse member '{decl}' of {kind} {name}")
-            t = self.parse_type(m.group("type") + " " + m.group("stars").replace(" ", ""))
-            for dim in reversed(re.findall(r"\d+", m.group("dims") or "")):
-                n = int(dim)
-                t = T.Str(n) if t.kind == T.Kind.INT and t.size == 1 else \
-                    T.SizedType(T.Kind.ARRAY, n * t.size, elems=(t,))
-            fields.append((m.group("name"), t, int(m.group("bits")) if m.group("bits") else 0))
-            types.append(t)
+        self.records[f"{kind} {name}"] = self._record(kind, name, body)
+
+    def _member_types(self, kind: str, name: str, body: str):
+        """(member name or None for an anonymous struct/union, type, bit width) per member."""
+        for decl in _top_level(body):
+            nested = _NESTED.match(decl)
+            if nested:
+                inner_kind, tag, inner_body, rest = nested.groups()
+                inner = self._record(inner_kind, tag or f"{name}::(anonymous)", inner_body)
+                if tag:
+                    self.records[f"{inner_kind} {tag}"] = inner
+                if not rest.strip():
+                    yield None, inner, 0
+                    continue
+                for part in rest.split(","):
+                    m = _NAME_DIMS.match(part.strip())
+                    if not m:
+                        raise CTypeError(f"cannot parse member '{decl}' of {kind} {name}")
+                    t = inner if not m.group(1).strip() else T.Pointer(inner, name=inner.name)
+                    yield m.group(2), _with_dims(t, m.group(3)), 0
+                continue
+            for one in _declarators(decl):
+                m = _MEMBER.match(one)
+                if not m:
+                    raise CTypeError(f"cannot parse member '{one}' of {kind} {name}")
+                t = self.parse_type(m.group("type") + " " + m.group("stars").replace(" ", ""))
+                yield (m.group("name"), _with_dims(t, m.group("dims")),
+                       int(m.group("bits")) if m.group("bits") else 0)
+
+    def _record(self, kind: str, name: str, body: str) -> T.SizedType:
+        members = list(self._member_types(kind, name, body))
         out: list[T.Field] = []
+        align = max((t.align for _, t, _ in members), default=1)
         if kind == "union":
-            out = [T.Field(n, t, 0) for n, t, _ in fields]
-            size = max((t.size for t in types), default=0)
-            align = max((t.align for t in types), default=1)
-            size = (size + align - 1) // align * align
+            for n, t, _ in members:
+                out.extend(_placed(n, t, 0))
+            size = max((t.size for _, t, _ in members), default=0)
         else:
-            off_bits, align = 0, 1
-            for n, t, bits in fields:
-                a = t.align
-                align = max(align, a)
+            off_bits = 0
+            for n, t, bits in members:
                 if bits:
                     unit = t.size * 8
                     if off_bits // unit != (off_bits + bits - 1) // unit:
@@ -133,12 +150,13 @@ class ProgramTypes:
                     out.append(T.Field(n, t, byte, (off_bits - byte * 8, bits)))
                     off_bits += bits
                     continue
+                a = t.align
                 off = ((off_bits + 7) // 8 + a - 1) // a * a
-                out.append(T.Field(n, t, off))
+                out.extend(_placed(n, t, off))
                 off_bits = (off + t.size) * 8
-            size = ((off_bits + 7) // 8 + align - 1) // align * align
-        self.records[f"{kind} {name}"] = T.SizedType(T.Kind.RECORD, size, name=f"{kind} {name}",
-                                                      fields=tuple(out))
+            size = (off_bits + 7) // 8
+        size = (size + align - 1) // align * align
+        return T.SizedType(T.Kind.RECORD, size, name=f"{kind} {name}", fields=tuple(out))
 
     # ---- lookups (the Btf API subset the semantic pass uses)
     def parse_type(self, text: str) -> T.SizedType:
@@ -189,6 +207,39 @@ class ProgramTypes:
             if i + 1 < len(fields):
                 record = f.type if f.type.fields else self.record_type(f.type.name)
         return off
+
+
+_NESTED = re.compile(r"^\s*(struct|union)\s*([A-Za-z_]\w*)?\s*\{(.*)\}(.*)$", re.S)
+_NAME_DIMS = re.compile(r"^([*\s]*)([A-Za-z_]\w*)\s*((?:\[\s*\d+\s*\])*)$")
+
+
+def _top_level(body: str) -> list[str]:
+    """Member declarations: `;`-separated at brace depth 0 (nested definitions kept whole)."""
+    out, depth, cur = [], 0, []
+    for ch in body:
+        depth += (ch == "{") - (ch == "}")
+        if ch == ";" and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur).strip())
+    return [d for d in out if d]
+
+
+def _with_dims(t: T.SizedType, dims: str) -> T.SizedType:
+    for dim in reversed(re.findall(r"\d+", dims or "")):
+        n = int(dim)
+        t = T.Str(n) if t.kind == T.Kind.INT and t.size == 1 else \
+            T.SizedType(T.Kind.ARRAY, n * t.size, elems=(t,))
+    return t
+
+
+def _placed(name, t: T.SizedType, off: int) -> list[T.Field]:
+    """A member at `off`; an anonymous struct/union member's fields flattened into its parent."""
+    if name is not None:
+        return [T.Field(name, t, off)]
+    return [T.Field(f.name, f.type, f.offset + off, f.bitfield) for f in t.fields]
 
 
 def _declarators(body: str) -> list[str]:
