@@ -44,10 +44,14 @@ class TracerSession:
     """A running tracer.  Times are seconds since `started` (time.monotonic based)."""
 
     def __init__(self, tracer: str, args: list[str], env: dict | None = None,
-                 keep_stdout: bool = True, watch_fds: bool = True):
+                 keep_stdout: bool = True, watch_fds: bool = True, cache_dir: str | None = None):
+        """`cache_dir` becomes XDG_CACHE_HOME: a fresh empty one makes a cold start (no
+        on-disk compile or symbol cache from an earlier run)."""
         self.tracer = tracer
         self.argv = TRACERS[tracer] + args
         self.env = dict(os.environ, **{NOTIFY: "1"}, **(env or {}))
+        if cache_dir is not None:
+            self.env["XDG_CACHE_HOME"] = cache_dir
         self.stdout = Output(keep=keep_stdout)
         self.stderr = Output()
         self.notified: float | None = None

@@ -6,10 +6,15 @@ RSS; then, under a fixed load run while attached: number of programs, translated
 sizes, static helper calls, ns per event (run_time_ns / run_cnt with BPF stats on) and the
 load's slowdown per event against an untraced run.  A background ticker (cfwork T:2) makes
 every probe fire soon after it attaches.  Also `BEGIN { exit(); }`: total time and peak RSS.
+
+Every session starts cold: XDG_CACHE_HOME is a fresh empty directory, so no on-disk compile
+or symbol cache of an earlier run helps; `BEGIN { exit(); }` is also timed as a repeat run
+with its cache directory kept (the "warm" row).
 """
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -94,10 +99,19 @@ def run(results: Results, runs: int, quick: bool, log) -> None:
                 for tracer in NAMES:
                     log(f"  [{i + 1}/{runs}] {line.key}: {tracer}")
                     _session(results, tracer, line, binary, baselines.get(line.key))
-        for i in range(max(runs, 3)):
-            for tracer in NAMES:
-                log(f"  [{i + 1}] BEGIN {{ exit(); }}: {tracer}")
-                _begin_exit(results, tracer)
+        warm_caches = {t: tempfile.TemporaryDirectory(prefix="bench-warm-") for t in NAMES}
+        try:
+            for tracer in NAMES:        # fills the warm cache directories
+                _begin_exit(results, tracer, warm_caches[tracer].name, record=False)
+            for i in range(max(runs, 3)):
+                for tracer in NAMES:
+                    log(f"  [{i + 1}] BEGIN {{ exit(); }}: {tracer}")
+                    with tempfile.TemporaryDirectory(prefix="bench-cold-") as cold:
+                        _begin_exit(results, tracer, cold)
+                    _begin_exit(results, tracer, warm_caches[tracer].name, warm=True)
+        finally:
+            for d in warm_caches.values():
+                d.cleanup()
     finally:
         ticker.terminate()
         ticker.wait(10)
@@ -115,9 +129,15 @@ def _timed_load(binary: str, line: OneLiner) -> float:
 
 
 def _session(results: Results, tracer: str, line: OneLiner, binary: str, baseline: float | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as cold:
+        _cold_session(results, tracer, line, binary, baseline, cold)
+
+
+def _cold_session(results: Results, tracer: str, line: OneLiner, binary: str, baseline: float | None,
+                  cache_dir: str) -> None:
     goals = goals_for(line)
     program = line.program.replace("{{CFWORK}}", binary)
-    session = TracerSession(tracer, ["-e", program])
+    session = TracerSession(tracer, ["-e", program], cache_dir=cache_dir)
     try:
         session.start()
         notified = session.wait_attached(line.attach_timeout)
@@ -154,22 +174,29 @@ def _session(results: Results, tracer: str, line: OneLiner, binary: str, baselin
         add(CODE, "load slowdown per event", "ns", max(0.0, load_time - baseline) / line.load_events * 1e9)
 
 
-def _begin_exit(results: Results, tracer: str) -> None:
+def _begin_exit(results: Results, tracer: str, cache_dir: str, warm: bool = False,
+                record: bool = True) -> None:
+    """`BEGIN { exit(); }` from process start to exit: cold (empty cache directory) or warm
+    (the cache directory of earlier runs of the same program)."""
     bench = "BEGIN { exit(); }"
-    metrics = [("total time (cold process)", "s"), ("peak RSS", "MB")]
-    goals = {"total time (cold process)": G_BEGIN, "peak RSS": G_RSS}
-    session = TracerSession(tracer, ["-e", "BEGIN { exit(); }"], watch_fds=False)
+    total_name = "total time (repeat run, caches warm)" if warm else "total time (cold: no cache)"
+    metrics = [(total_name, "s"), ("peak RSS", "MB")]
+    goals = {} if warm else {total_name: G_BEGIN, "peak RSS": G_RSS}
+    session = TracerSession(tracer, ["-e", "BEGIN { exit(); }"], watch_fds=False, cache_dir=cache_dir)
     try:
         session.start()
         total = session.wait_exit(30)
         if session.status != 0:
             raise SessionError(f"exit status {session.status}: {session.stderr_tail()}")
     except SessionError as exc:
-        results.fail(START, bench, metrics, tracer, str(exc), goals)
+        if record:
+            results.fail(START, bench, metrics if not warm else metrics[:1], tracer, str(exc), goals)
         return
     finally:
         session.close()
-    results.add(START, bench, "total time (cold process)", "s", tracer, total, G_BEGIN)
-    rss = session.peak_rss_kb()
-    results.add(START, bench, "peak RSS", "MB", tracer, rss / 1024 if rss else None, G_RSS)
-
+    if not record:
+        return
+    results.add(START, bench, total_name, "s", tracer, total, goals.get(total_name))
+    if not warm:
+        rss = session.peak_rss_kb()
+        results.add(START, bench, "peak RSS", "MB", tracer, rss / 1024 if rss else None, G_RSS)
