@@ -61,6 +61,6 @@ def test_case_catalogue_covers_the_brief():
                    "ustack", "buf("):
         assert needle in programs, needle
     flags = {f for c in CASES for f in c.flags}
-    assert {"-f", "--unsafe", "-q", "-c", "-l", "-lv"} <= flags
+    assert {"-f", "--unsafe", "-q", "-c", "-p", "-l", "-lv"} <= flags
     assert sum("stderr" in c.compare and "rc" in c.compare for c in CASES) >= 10
     assert any(MARKER in c.program for c in CASES)
