@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import os
 from typing import Callable, Optional
 
 BTF_PATH = "/sys/kernel/btf/vmlinux"
@@ -34,10 +35,10 @@ def _match(name: str, pattern: str) -> bool:
 def _uprobe_lister(provider: str) -> Callable:
     def lister(rest: str, verbose: bool, pid: Optional[int], tracefs: str) -> list[str]:
         from .elf_symbols import ElfError, load_elf
-        from .libraries import TargetNotFound, path_for_pid, pid_executable, resolve_target
+        from .libraries import TargetNotFound, path_for_pid, resolve_target
         target, _, func = rest.rpartition(":") if ":" in rest else (rest, "", "*")
-        if target in ("", "*") and pid:
-            paths = [pid_executable(pid)]
+        if target in ("", "*") and pid:      # bpftrace names them /proc/PID/root/<exe>
+            paths = [_in_root(pid, os.readlink(f"/proc/{pid}/exe"))]
         else:
             try:
                 paths = resolve_target(target, pid)
@@ -48,7 +49,8 @@ def _uprobe_lister(provider: str) -> Callable:
         out = []
         for path in paths:
             try:
-                names = sorted({s.name for s in load_elf(path_for_pid(pid, path))
+                opened = path if path.startswith("/proc/") else path_for_pid(pid, path)
+                names = sorted({s.name for s in load_elf(opened)
                                 .match_functions("*")})
             except (ElfError, OSError):
                 continue
@@ -65,7 +67,15 @@ def _usdt_lister(rest: str, verbose: bool, pid: Optional[int], tracefs: str) -> 
         (parts[1], parts[2]) if len(parts) >= 3 else ("*", "*"))
     sites = usdt_sites(target or "*", provider, name, pid) if (target not in ("", "*") or pid) \
         else []
-    return list(dict.fromkeys(f"usdt:{p.path}:{p.provider}:{p.name}" for p in sites))
+    every_object = target in ("", "*") and pid
+    return list(dict.fromkeys(
+        f"usdt:{_in_root(pid, p.path) if every_object else p.path}:{p.provider}:{p.name}"
+        for p in sites))
+
+
+def _in_root(pid: int, path: str) -> str:
+    """`-p PID` listings name the process's files through /proc/PID/root, as bpftrace does."""
+    return f"/proc/{pid}/root{path.removesuffix(' (deleted)')}"
 
 
 def _kfunc_lister(provider: str) -> Callable:

@@ -189,7 +189,13 @@ def list_probes(pattern: str = "", verbose: bool = False, pid: Optional[int] = N
     compiler's dynamic-probe catalog (uprobe, usdt, kfunc, rawtracepoint)."""
     listers = {**LISTERS, **(extra_listers or {})}
     pattern = pattern.strip()
-    if not pattern or pattern == "*":
+    if pid and (not pattern or pattern == "*"):
+        # -p PID -l: the process's own probes (its executable's functions, every usdt probe
+        # of the objects it has mapped), as bpftrace 0.17 lists them
+        lines = [line for provider in ("uprobe", "usdt") if provider in listers
+                 for line in listers[provider]("*:*" if provider == "uprobe" else "*",
+                                               verbose, pid, tracefs)]
+    elif not pattern or pattern == "*":
         lines = []
         for provider in ("hardware", "iter", "software", "tracepoint"):
             lines.extend(LISTERS[provider]("*" if provider != "tracepoint" else "*:*",
