@@ -130,3 +130,18 @@ def test_probes_fire_only_while_attached(dynapp):
     start = time.monotonic()
     assert subprocess.run([str(dynapp), "2"], timeout=30).returncode == 0
     assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("pattern", ["", "usdt:*", "uprobe:*"])
+def test_pid_listing_matches_bpftrace(dynapp, need_bpftrace, pattern):
+    app = subprocess.Popen([str(dynapp), "1", "20000"])
+    try:
+        time.sleep(0.3)
+        args = ("-p", str(app.pid), "-l") + ((pattern,) if pattern else ())
+        ours, ref = pybpftrace(*args), bpftrace(*args)
+    finally:
+        app.kill()
+        app.wait()
+    assert ours.stdout == ref.stdout
+    assert f"usdt:/proc/{app.pid}/root{BUILD}/libdynlib.so:dynlib:libcall" in ours.stdout or \
+        pattern == "uprobe:*"
