@@ -241,3 +241,30 @@ def _buf_lower(g, n):
 function(Entry("buf", "buf(void *p [, int length])",
                "Raw bytes (at most BPFTRACE_STRLEN) printed with %r (escaped), %rx (hex "
                "escapes) or %rh (hex bytes).", check=_buf_check, lower=_buf_lower))
+
+
+def _address_space(user: bool):
+    """uptr(p) / kptr(p): the same address, read from user (kernel) memory by str(), `*`, ->."""
+    def check(c, n):
+        if not nargs(c, n, 1, 1):
+            return None
+        t = c.expr(n.args[0])
+        if t is None:
+            return None
+        if t.kind not in (Kind.INT, Kind.POINTER):
+            c.error(f"{n.func}() only supports integer or pointer arguments ({t} provided)",
+                    n.span)
+            return None
+        if t.kind == Kind.POINTER:
+            return SizedType(Kind.POINTER, 8, elems=t.elems, name=t.name, user_ptr=user)
+        return SizedType(Kind.POINTER, 8, elems=(SizedType(Kind.INT, t.size or 8, t.signed),),
+                         name=f"{'' if t.signed else 'unsigned '}int{(t.size or 8) * 8}",
+                         user_ptr=user)
+    return check
+
+
+for _name, _user in (("uptr", True), ("kptr", False)):
+    function(Entry(_name, f"{_name}(void *p)",
+                   f"Marks `p` as a {'user' if _user else 'kernel'}-space address, so that "
+                   "str(), `*` and `->` read it from that address space.",
+                   check=_address_space(_user), lower=lambda g, n: g.to_i64(g.expr(n.args[0]))))
