@@ -70,6 +70,20 @@ CASES = (
          f'kretfunc:vfs_read /comm == "{COMM}"/ {{ @bytes = lhist(retval, 0, 2000, 200); }}',
          workload="reads", ready=("kretfunc:vfs_read",), end="sigint", compare="exact",
          expect="bytes_lhist"),
+    Case("kfunc_vfs_read_btf_deref",
+         f'kfunc:vfs_read /comm == "{COMM}"/ '
+         '{ @[str(args->file->f_path.dentry->d_name.name)] = count(); }',
+         workload="reads", ready=("kfunc:vfs_read",), end="sigint", compare="exact",
+         expect="file_name_count",
+         note="struct navigation through BTF pointers from a typed kfunc argument"),
+    Case("kretfunc_vfs_read_args_and_retval",
+         f'kretfunc:vfs_read /comm == "{COMM}" && retval > 0/ {{ @[args->count] = count(); }}',
+         workload="reads", ready=("kretfunc:vfs_read",), end="sigint", compare="exact",
+         expect="count_by_size", note="kretfunc sees the arguments and the return value"),
+    Case("kprobe_vfs_read_func",
+         f'kprobe:vfs_read /comm == "{COMM}"/ {{ @[func] = count(); }}',
+         workload="reads", ready=("kprobe:vfs_read",), end="sigint", compare="exact",
+         expect="func_count", note="func resolves the kprobe's address through kallsyms"),
 )
 BY_NAME = {c.name: c for c in CASES}
 
@@ -150,10 +164,21 @@ def _printf_sizes(found: dict, out: str, run: dict) -> str | None:
     return None if got == want else f"expected the lines {want}, got {got}"
 
 
+def _file_name_count(found: dict, out: str, run: dict) -> str | None:
+    got = found.get("@", {}).get("zero")      # the workload reads /dev/zero
+    return None if got == len(READS) else f"expected @[zero]: {len(READS)}, got {got!r}"
+
+
+def _func_count(found: dict, out: str, run: dict) -> str | None:
+    got = found.get("@", {}).get("vfs_read")
+    return None if got == len(READS) else f"expected @[vfs_read]: {len(READS)}, got {got!r}"
+
+
 # what each case's workload implies for a correct output
 EXPECTATIONS = {"sleeper_pid": _sleeper_pid, "bytes_lhist": _bytes_lhist,
                 "ns_hist_total": _ns_hist_total, "comm_count": _comm_count,
-                "count_by_size": _count_by_size, "printf_sizes": _printf_sizes}
+                "count_by_size": _count_by_size, "printf_sizes": _printf_sizes,
+                "file_name_count": _file_name_count, "func_count": _func_count}
 
 
 def workload_problems(case: Case, run: dict, tool: str = "bpftrace") -> list[str]:
