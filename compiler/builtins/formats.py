@@ -11,8 +11,10 @@ from typing import Optional
 
 from ..types import Kind, SizedType
 
-SPEC_RE = re.compile(r"%%|%[-+ #0]*(?:\d+|\*)?(?:\.(?:\d+|\*)?)?(?:hh|h|ll|l|j|z|t)?"
-                     r"(?P<conv>r[xh]?|[diouxXcsp])")
+# bpftrace 0.17's conversions: flags '-' and '0' only (no '+', ' ', '#', '*'), no %i/%e/%f;
+# anything else is plain text (so `%+d` makes "Too many arguments").
+# `%%` is not special to the 0.17 checker: "%%d" holds one %d specifier.
+SPEC_RE = re.compile(r"%-?\d*(?:\.\d+)?(?:hh|h|ll|l|j|z|t)?(?P<conv>r[xh]?|[uxXocsdp])")
 INTEGER_KINDS = frozenset({Kind.INT, Kind.POINTER, Kind.CTX})
 STRING_KINDS = frozenset({Kind.STRING, Kind.PROBE, Kind.USERNAME, Kind.KSYM, Kind.USYM,
                           Kind.INET, Kind.TIMESTAMP, Kind.STRERROR, Kind.CGROUP_PATH,
@@ -23,8 +25,8 @@ _EXPECT = {"d": "integer", "i": "integer", "o": "integer", "u": "integer", "x": 
 
 
 def conversions(fmt: str) -> list[str]:
-    """The conversion letters of `fmt`, in order (`%%` skipped)."""
-    return [m["conv"] for m in SPEC_RE.finditer(fmt) if m.group(0) != "%%"]
+    """The conversion letters of `fmt`, in order."""
+    return [m["conv"] for m in SPEC_RE.finditer(fmt)]
 
 
 def _class(t: SizedType) -> str:
