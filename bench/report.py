@@ -140,8 +140,8 @@ def _cell(m: Metric, tracer: str) -> str:
 
 
 def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
+    if float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
     if abs(v) >= 100:
         return f"{v:,.0f}"
     if abs(v) >= 1:
