@@ -83,10 +83,11 @@ def hist_bucket(g, value: ir.Value) -> ir.Value:
         with then:
             b.store(ZERO, out)
         with orelse:
-            # floor(log2(n)) + 1 for n > 0 via a branch-free binary search; 0 stays 0.
+            # floor(log2(n)) via a branch-free binary search.  Like bpftrace 0.17 the search
+            # starts at 16 bits, so every value >= 2^32 lands in the [2G, 4G) bucket.
             n = value
             result = ZERO
-            for shift in (32, 16, 8, 4, 2, 1):
+            for shift in (16, 8, 4, 2, 1):
                 big = b.icmp_unsigned(">=", n, ir.Constant(H.I64, 1 << shift))
                 n = b.select(big, b.lshr(n, ir.Constant(H.I64, shift)), n)
                 result = b.select(big, b.add(result, ir.Constant(H.I64, shift)), result)

@@ -95,6 +95,9 @@ def _print_check(c, n):
                 return NONE
             extra.append(value)
         top, div = (extra + [0, 0])[:2]
+        if extra and target.type.kind == Kind.STATS:
+            c.warning("print()'s top and div arguments are ignored when used on stats() maps.",
+                      n.span)
         c.add_action(n, "print_map", map_name=target.name, top=top, div=div)
         return NONE
     if len(n.args) > 1:

@@ -134,7 +134,8 @@ class Lowerer:
 
     def _stmt_AssignVar(self, s: ast.AssignVar) -> None:
         value = self.expr(s.expr)
-        self.store_value(self.vars[s.var.name], value, s.expr.type, s.var.type)
+        self.store_value(self.vars[s.var.name], value, s.expr.type,
+                         storage_type(self.unit.variables[s.var.name]))
 
     def _stmt_If(self, s: ast.If) -> None:
         cond = self.truth(self.expr(s.cond))
@@ -563,7 +564,7 @@ class Lowerer:
         self.bb.store_int(rec, 0, ir.Constant(I64, action.id))
         for node, dst_t, off in zip(nodes, action.args, action.offsets):
             self.expr_into(node, rec, dst_t, off)
-        self.bb.output_event(rec, action.record_size)
+        self.bb.output_event(rec, action.record_size, urgent=action.kind == "exit")
 
 
 def _signed(t: SizedType) -> bool:
