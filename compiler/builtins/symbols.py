@@ -268,3 +268,37 @@ for _name, _user in (("uptr", True), ("kptr", False)):
                    f"Marks `p` as a {'user' if _user else 'kernel'}-space address, so that "
                    "str(), `*` and `->` read it from that address space.",
                    check=_address_space(_user), lower=lambda g, n: g.to_i64(g.expr(n.args[0]))))
+
+
+def _pton_check(c, n):
+    if not nargs(c, n, 1, 1):
+        return None
+    text = literal_string(c, n, n.args[0])
+    if text is None:
+        return None
+    import socket
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            packed = socket.inet_pton(family, text)
+            break
+        except OSError:
+            continue
+    else:
+        c.error(f"pton() expects an IPv4 or IPv6 address, got '{text}'", n.span)
+        return None
+    c.set_data(n, packed)
+    return SizedType(Kind.ARRAY, len(packed), elems=(UInt(8),))
+
+
+def _pton_lower(g, n):
+    packed = g.data(n)
+    buf = g.bb.alloca_bytes(len(packed), "pton")
+    for i, byte in enumerate(packed):
+        g.bb.store_int(buf, i, ir.Constant(H.I64, byte), 1)
+    return buf
+
+
+function(Entry("pton", "pton(char *address)",
+               "The bytes of an IPv4 (char[4]) or IPv6 (char[16]) address written in text, "
+               "converted at compile time; ntop() turns them back into text.",
+               check=_pton_check, lower=_pton_lower))
