@@ -120,7 +120,42 @@ def _events_level(events: tuple[str, ...]):
     return level
 
 
+def _catalog_level(provider: str, fields: int):
+    """uprobe/usdt/kfunc names from the compiler's probe catalog (the data behind -l): the
+    last of `fields` fields is completed, the ones before it (a binary) kept as typed."""
+    def level(cat: ProbeCatalog, head: str, rest: list[str]) -> list[str]:
+        if fields > 1 and len(rest) == 1:
+            return _path_level(head, rest)
+        if len(rest) != fields and not (provider == "usdt" and len(rest) == 3):
+            return []
+        from bpftrace_compiler.probe_catalog import LISTERS
+        try:
+            lines = LISTERS[provider](":".join(rest) + "*", False, None, "")
+        except Exception:       # an unreadable binary just completes nothing
+            return []
+        keep = fields - 1
+        out = []
+        for line in lines:
+            tail = line.split(":")[1 + keep:] if provider != "usdt" else line.split(":")[2:]
+            out.append(":".join([head, *rest[:keep], *tail]))
+        return sorted(set(out))
+    return level
+
+
+def _path_level(head: str, rest: list[str]) -> list[str]:
+    """A binary or library path being typed: matching files and folders."""
+    import glob
+    import os
+    return sorted(f"{head}:{p}{'/' if os.path.isdir(p) else ':'}"
+                  for p in glob.glob(rest[0] + "*")[:200] if p.startswith("/"))
+
+
 _PROBE_LEVELS = {
+    "uprobe": _catalog_level("uprobe", 2),
+    "uretprobe": _catalog_level("uretprobe", 2),
+    "usdt": _catalog_level("usdt", 2),
+    "kfunc": _catalog_level("kfunc", 1),
+    "kretfunc": _catalog_level("kretfunc", 1),
     "tracepoint": _tracepoint_level,
     "rawtracepoint": _rawtracepoint_level,
     "interval": _timed_level,
