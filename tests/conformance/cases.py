@@ -97,6 +97,25 @@ CASES: list[Case] = [
          'BEGIN { $s = "abc"; printf("%d %d %d %d\\n", $s == "abc", $s != "abc", $s == "abd", "x" != "y");'
          ' @n++; @n++; @n--; @m[1]++; @m[1] += 5; @m[2] -= 3; @str[$s] = $s; exit(); }'),
 
+    Case("sign_compare_warnings",
+         'BEGIN { $x = (int32)-1; if ($x == pid) { printf("eq\\n"); } $u = (uint32)5;'
+         ' printf("%d %d\\n", $u > -1, pid == $1); exit(); }',
+         compare=("stdout", "stderr"),
+         doc="mixed-sign comparisons: their results and which ones warn"),
+    Case("ksym_kaddr_curtask_btf",
+         'BEGIN { printf("%s|%s\\n", ksym(kaddr("do_sys_openat2")), ksym(0));'
+         ' $t = (struct task_struct *)curtask; printf("%d %d %d\\n", $t->pid == pid, $t->tgid == pid,'
+         ' curtask > 0); exit(); }',
+         compare=("stdout", "stderr")),
+    Case("define_macros",
+         '#define MAX 3\n#define NAME "x"\nBEGIN { printf("%d %s\\n", MAX, NAME); exit(); }\n',
+         program_file=True),
+    Case("positional_in_attach_point",
+         'interval:ms:$1 { printf("%d %s\\n", $1, str($2)); exit(); }', args=("30", "p2")),
+    Case("env_strlen",
+         'BEGIN { printf("[%s]\\n", str($1)); exit(); }', args=("abcdefghijkl",),
+         env={"BPFTRACE_STRLEN": "8"}),
+
     # ---------------------------------------------------------------- maps
     Case("maps_zero_one_many_keys",
          'BEGIN { @scalar = 1; @one[1] = 2; @one[2] = 3; @str["x"] = 4; @str["yy"] = 5;'
@@ -214,6 +233,13 @@ CASES: list[Case] = [
          'tracepoint:syscalls:sys_enter_execve /comm == "{{COMM}}"/ { join(args->argv); join(args->argv, ",");'
          ' printf("%s\\n", str(args->filename)); } ' + MARKER_EXIT,
          workload=wl(f"x:{CFEXEC}:alpha,beta,gamma")),
+    Case("tp_map_keys_max",
+         'tracepoint:syscalls:sys_enter_getpgid /comm == "{{COMM}}"/ { @m[args->pid] = sum(args->pid); } '
+         + MARKER_EXIT, workload=wl("K:10"), env={"BPFTRACE_MAP_KEYS_MAX": "5"},
+         doc="updates past BPFTRACE_MAP_KEYS_MAX are dropped silently in 0.17"),
+    Case("tp_printf_comm_widths",
+         MARKER + ' { printf("%16s|%-16s|%6d|%-3d|%.2s|\\n", comm, comm, uid, gid, comm); exit(); }',
+         workload=wl()),
     Case("tp_kstack",
          MARKER + ' { printf("%s\\n", kstack(3)); @[kstack(2)] = count(); exit(); }',
          workload=wl()),
@@ -236,6 +262,9 @@ CASES: list[Case] = [
          ' ustack(3)); }'
          f' uretprobe:{CFWORK}:cf_work {{ @ret[retval] = sum(retval); }} ' + MARKER_EXIT,
          workload=wl("u:3")),
+    Case("uprobe_usym_reg",
+         f'uprobe:{CFWORK}:cf_work /arg0 == 2/ {{ printf("%s|%s|%s\\n", usym(reg("ip")), func, probe); }} '
+         + MARKER_EXIT, workload=wl("u:3")),
     Case("uprobe_buf_formats",
          f'uprobe:{CFWORK}:cf_work /arg0 == 1/ {{ printf("%r|%rx|%rh\\n", buf(arg1, 5), buf(arg1, 2),'
          ' buf(arg1, 3)); } ' + MARKER_EXIT,
