@@ -85,9 +85,22 @@ class Checker(ExpressionChecks):
             return
         self._reported.add(key)
         if severity == "ERROR":
-            self.diags.error(message, span)
+            self.diags.error(message, self._lexer_span(span))
         else:
             self.diags.warning(message, span)
+
+    def _lexer_span(self, span: Optional[Span]) -> Optional[Span]:
+        """bpftrace 0.17's lexer only starts a new location at whitespace, so a node written
+        right after `(` or `,` is reported from the start of that run of text:
+        `if (@c > 1)` underlines `(@c > 1`, `printf("%d\n",$b)` underlines from `printf`."""
+        src = self.diags.source
+        if span is None or src is None or span.line == 0:
+            return span
+        line = src.line_text(span.line)
+        col = span.col
+        while col > 1 and col - 2 < len(line) and line[col - 2] not in " \t":
+            col -= 1
+        return span if col == span.col else Span(span.line, col, span.end_line, span.end_col)
 
     @property
     def provider(self) -> str:
