@@ -113,6 +113,20 @@ class Results:
                   "measures). Figures are min / median over the runs; the ratio is pybpftrace's "
                   "median over bpftrace's. ✓/✗ mark goals met or missed; \"failed\" means that "
                   "tracer's run failed (reason in the notes).", ""]
+        goals = [m for m in self.metrics.values() if m.goal]
+        if goals:
+            lines += ["## Goals", ""]
+            for m in goals:
+                ratio, py = m.ratio(), m.summary("pybpftrace")
+                met = m.goal.met(ratio, py[1] if py else None)
+                if m.goal.kind == "value<=":
+                    got = f"{_fmt(py[1])} {m.unit}" if py else _cell(m, "pybpftrace")
+                else:
+                    got = f"{ratio:.3g}x" if ratio is not None else "no ratio (" + ", ".join(
+                        f"{t}: {_cell(m, t)}" for t in NAMES) + ")"
+                mark = {True: "met ✓", False: "missed ✗", None: "not measured"}[met]
+                lines.append(f"- {m.bench}, {m.name}: {got} (goal {m.goal.text}): {mark}")
+            lines += ["", "## All figures", ""]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         for r in self.rows():
