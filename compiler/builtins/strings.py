@@ -65,8 +65,9 @@ def _str_into(g, n, buf):
     user = arg.type.user_ptr or g.unit.provider in USER_PROVIDERS
     length = ir.Constant(H.I32, size)
     if len(n.args) == 2:
-        # Clamp a run-time length into [0, size] so the verifier sees a bounded size.
-        want = g.to_i64(g.expr(n.args[1]))
+        # `length` characters plus the NUL, clamped into [1, size] so the verifier sees a
+        # bounded size (bpftrace 0.17: str(p, 6) prints 6 characters).
+        want = g.b.add(g.to_i64(g.expr(n.args[1])), ir.Constant(H.I64, 1))
         big = g.b.icmp_unsigned(">", want, ir.Constant(H.I64, size))
         length = g.b.trunc(g.b.select(big, ir.Constant(H.I64, size), want), H.I32)
     g.bb.probe_read(buf, length, g.to_i64(g.expr(arg)), user, string=True)
