@@ -97,9 +97,22 @@ def _list_kprobes(provider: str) -> Callable:
             with open(os.path.join(tracefs, "available_filter_functions")) as f:
                 funcs = sorted({line.split()[0] for line in f if line.strip()})
         except OSError:
-            return []
+            funcs = _kallsyms_functions()
+        if not os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
+            return []           # no kprobes in this kernel: nothing can be attached
         return [f"{provider}:{fn}" for fn in funcs if _match(fn, rest or "*")]
     return lister
+
+
+def _kallsyms_functions() -> list[str]:
+    """Text symbols of /proc/kallsyms (core kernel and modules), when the ftrace function list
+    is unreadable."""
+    try:
+        with open("/proc/kallsyms") as f:
+            return sorted({parts[2] for parts in (line.split() for line in f)
+                           if len(parts) >= 3 and parts[1] in "tT" and "." not in parts[2]})
+    except OSError:
+        return []
 
 
 def _list_uprobes(provider: str) -> Callable:
