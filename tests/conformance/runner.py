@@ -111,7 +111,9 @@ def tracer_command(case: Case, tracer: str, names: RunNames) -> tuple[list[str],
     if case.program_file:
         path = BUILD_DIR / "conformance" / f"{case.name}.bt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(program)
+        tmp = path.with_suffix(f".{names.comm}.tmp")   # atomic: a concurrent run may be reading it
+        tmp.write_text(program)
+        tmp.replace(path)
         argv += flags + [str(path)]
     elif case.listing is not None:
         argv += flags + [substitute(case.listing)]
