@@ -169,9 +169,12 @@ def _usdt(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
     from ..usdt_notes import usdt_sites
     paths = [ap.target] if ap.target in ("", "*") and ctx.pid else _uprobe_paths(ap, ctx)
     out = []
+    every_object = ap.target in ("", "*") and ctx.pid
     for path in paths:
         for p in usdt_sites(path, ap.ns, ap.func, ctx.pid):
-            name = f"usdt:{p.path}:{p.provider}:{p.name}"
+            # `usdt:*:...` with -p: bpftrace names the objects through /proc/PID/root
+            shown = f"/proc/{ctx.pid}/root{p.path}" if every_object else p.path
+            name = f"usdt:{shown}:{p.provider}:{p.name}"
             out.append(AttachTarget("usdt", path_for_pid(ctx.pid, p.path), f"{p.provider}:{p.name}",
                                     address=p.file_offset, ref_ctr_offset=p.semaphore_offset,
                                     name=name))

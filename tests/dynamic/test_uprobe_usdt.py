@@ -145,3 +145,18 @@ def test_pid_listing_matches_bpftrace(dynapp, need_bpftrace, pattern):
     assert ours.stdout == ref.stdout
     assert f"usdt:/proc/{app.pid}/root{BUILD}/libdynlib.so:dynlib:libcall" in ours.stdout or \
         pattern == "uprobe:*"
+
+
+def test_pid_usdt_in_every_mapped_object_matches_bpftrace(dynapp, need_bpftrace):
+    outputs = []
+    for tool in (pybpftrace, bpftrace):
+        app = subprocess.Popen([str(dynapp), "2", "1500"])
+        reaper = threading.Thread(target=app.wait, daemon=True)
+        reaper.start()
+        out = tool("-p", str(app.pid), "-e",
+                   'usdt:*:dynlib:libcall { printf("%s %d\\n", probe, arg0); }')
+        reaper.join(timeout=30)
+        assert out.returncode == 0, out.stderr
+        outputs.append(out.stdout.replace(f"/proc/{app.pid}/", "/proc/PID/"))
+    assert outputs[0] == outputs[1]
+    assert f"usdt:/proc/PID/root{BUILD}/libdynlib.so:dynlib:libcall 1" in outputs[0]
