@@ -50,6 +50,9 @@ ENVIRONMENT:
 
 VERSION = "bpftrace v0.17.0 (pybpftrace 0.1.0)"
 
+POLL_BATCH = 1024        # records formatted between checks for Ctrl-C / the -c child
+STOP_BACKLOG = 2048      # records still printed after Ctrl-C; the rest count as lost
+
 # Options that take a value, and flags, in bpftrace's getopt spelling.
 _VALUE_OPTS = {"-B", "-f", "-o", "-e", "-p", "-c", "-I", "--include", "--emit-elf", "--emit-llvm",
                "--flamegraph", "--flamegraph-format"}
@@ -114,27 +117,32 @@ class Output:
     """Where tracing output goes (-o FILE or stdout); bpftrace's exit separator always goes
     to stdout, as 0.17 does."""
 
-    def __init__(self, path: Optional[str], buffering: Optional[str]):
-        self.stdout = sys.stdout.buffer
+    def __init__(self, path: Optional[str], buffering: Optional[str], stop_fd: Optional[int] = None):
+        from .sink import FdSink
+        sys.stdout.flush()
+        full = buffering == "full"
         self.file = open(path, "wb") if path else None
-        self.full = buffering == "full"
+        self.stdout = FdSink(sys.stdout.fileno(), stop_fd, full)
+        self.target = FdSink(self.file.fileno(), stop_fd, full) if self.file else self.stdout
 
     def write(self, text: str, to_stdout: bool = False) -> None:
         data = text.encode("utf-8", "surrogateescape")
-        target = self.stdout if (to_stdout or self.file is None) else self.file
-        target.write(data)
-        if not self.full:
-            target.flush()
+        (self.stdout if to_stdout else self.target).write(data)
 
     def flush(self) -> None:
-        for f in (self.stdout, self.file):
-            if f is not None:
-                f.flush()
+        for sink in {id(s): s for s in (self.stdout, self.target)}.values():
+            sink.flush()
 
     def close(self) -> None:
-        self.flush()
-        if self.file:
-            self.file.close()
+        try:
+            self.flush()
+        finally:
+            if self.file:
+                self.file.close()
+
+    @property
+    def dropped(self) -> int:
+        return self.stdout.dropped + (self.target.dropped if self.target is not self.stdout else 0)
 
 
 def _read_program(args: Args) -> tuple[str, str, list[str]]:
@@ -199,10 +207,26 @@ def _spawn_gated_child(cmd: str):
     import subprocess
     r, w = os.pipe()
     argv = shlex.split(cmd)
-    child = subprocess.Popen(["/bin/sh", "-c", 'read _ <&3; exec 3<&-; exec "$@"', "sh", *argv],
-                             pass_fds=(r,), close_fds=True)
+    # `|| exit`: a tracer that dies before attaching closes the pipe and the command never runs
+    child = subprocess.Popen(["/bin/sh", "-c", 'read _ <&3 || exit 1; exec 3<&-; exec "$@"',
+                              "sh", *argv], pass_fds=(r,), close_fds=True,
+                             preexec_fn=_die_with_parent())
     os.close(r)
     return child, w
+
+
+def _die_with_parent():
+    """A preexec_fn: the child gets SIGKILL when the tracer dies, even by SIGKILL."""
+    import ctypes
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def arm():
+        prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:       # the tracer died before prctl took effect
+            os._exit(1)
+    return arm
 
 
 def run(argv: list[str]) -> int:
@@ -318,6 +342,7 @@ def _suffixed(path: str, map_name: str) -> str:
 
 def _run_trace(trace, args: Args, child, gate, flame: Optional[FlameGraphFiles] = None) -> int:
     from .engine import MapOut
+    from .sink import OutputBlocked
 
     program = trace.compile()
     if program.warnings and "--no-warnings" not in args.flags:
@@ -333,8 +358,8 @@ def _run_trace(trace, args: Args, child, gate, flame: Optional[FlameGraphFiles] 
             f.write(program.elf)
         return 0
 
-    out = Output(args.get("-o"), args.get("-B"))
     stop = _StopRequest()
+    out = Output(args.get("-o"), args.get("-B"), stop.rfd)
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     json_mode = trace.options.output_format == "json"
     try:
@@ -355,7 +380,9 @@ def _run_trace(trace, args: Args, child, gate, flame: Optional[FlameGraphFiles] 
             os.write(gate, b"go\n")
             os.close(gate)
         _loop(trace, out, stop, child, trace.options.pid, flame)
-        for item in trace.stop():
+        # Ctrl-C ends promptly even in a flood: a bounded part of the backlog is printed,
+        # the rest is reported as lost events
+        for item in trace.stop(STOP_BACKLOG if stop.requested else None):
             _emit(out, item, flame)
         out.close()
         warning = trace.stack_warning()
@@ -370,6 +397,11 @@ def _run_trace(trace, args: Args, child, gate, flame: Optional[FlameGraphFiles] 
         except OSError:
             pass
         trace.stop()
+        return 0
+    except OutputBlocked:
+        # stopped while the reader was not reading: what it did not take is dropped
+        trace.stop(0)
+        sys.stderr.write(f"WARNING: output not read: {out.dropped} bytes dropped at exit\n")
         return 0
     finally:
         for s, h in old.items():
@@ -399,7 +431,7 @@ def _loop(trace, out: Output, stop: _StopRequest, child, pid: Optional[int],
     # waits for Ctrl-C): a deliberate deviation listed in the README.
     only_special = trace.only_special
     while True:
-        for item in trace.poll(0):
+        for item in trace.poll(0, POLL_BATCH):
             _emit(out, item, flame)
         if trace.exited or stop.requested or only_special:
             return
@@ -407,6 +439,8 @@ def _loop(trace, out: Output, stop: _StopRequest, child, pid: Optional[int],
             return
         if pid is not None and not os.path.exists(f"/proc/{pid}"):
             return
+        if trace.pending:              # a limited poll left records: no wait
+            continue
         poller.poll(100 if (child is not None or pid is not None) else 1000)
 
 

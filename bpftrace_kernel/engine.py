@@ -132,22 +132,30 @@ class Trace:
     def fileno(self) -> int:
         return self.session.fileno()
 
-    def poll(self, timeout: float = 0.0) -> list[Output]:
+    def poll(self, timeout: float = 0.0, limit: Optional[int] = None) -> list[Output]:
+        """Outputs of at most `limit` pending records (all by default)."""
         if self.session is None or self._stopped_outputs is not None:
             return []
-        return self._handle(self.session.poll(timeout))
+        return self._handle(self.session.poll(timeout, limit))
+
+    @property
+    def pending(self) -> bool:
+        """Records are waiting (a limited poll() left some)."""
+        return self.session is not None and self._stopped_outputs is None and self.session.pending()
 
     def snapshot(self):
         return self.session.snapshot() if self.session else []
 
-    def stop(self) -> list[Output]:
-        """Detach, run END, return END's output then every map (bpftrace's exit output)."""
+    def stop(self, pending_limit: Optional[int] = None) -> list[Output]:
+        """Detach, run END, return END's output then every map (bpftrace's exit output).
+        `pending_limit`: format at most that many still-pending records; the rest of a
+        flood's backlog is reported as lost events."""
         if self._stopped_outputs is not None:
             return []
         if self.session is None:
             self._stopped_outputs = []
             return []
-        outs = self._handle(self.session.stop())
+        outs = self._handle(self.session.stop(pending_limit))
         outs.append(TextOut("\n\n", kind="exit_separator"))
         for snap in self.session.snapshot():
             outs.append(MapOut(snap, 0, 0, self._render_map(snap, 0, 0), at_exit=True))

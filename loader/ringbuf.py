@@ -86,6 +86,22 @@ class RingBuffer:
         self._cons.value = cons + consumed
         return records
 
+    def skip(self) -> int:
+        """Free every committed record without copying it; returns how many were skipped."""
+        if self._prod_addr is None:
+            return 0
+        cons, prod = self._cons.value, self._prod.value
+        count = 0
+        while cons != prod:
+            hdr = ctypes.c_uint32.from_address(self._data + (cons & self.mask)).value
+            if hdr & BPF_RINGBUF_BUSY_BIT:
+                break
+            if not hdr & BPF_RINGBUF_DISCARD_BIT:
+                count += 1
+            cons += record_span(hdr & _LEN_MASK)
+        self._cons.value = cons
+        return count
+
     def discard(self) -> None:
         """Skip everything committed so far (records dropped after exit())."""
         if self._prod_addr is not None:

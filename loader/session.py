@@ -172,13 +172,19 @@ class Session:
             raise RuntimeError("the session is not started")
         return self._epoll.fileno()
 
-    def poll(self, timeout: float = 0.0) -> list[ev.Event]:
+    def pending(self) -> bool:
+        """True when records are waiting in the ring buffer (poll() with a limit left some)."""
+        return self._state == _STARTED and self._ring is not None and self._ring.pending()
+
+    def poll(self, timeout: float = 0.0, limit: Optional[int] = None) -> list[ev.Event]:
+        """Events from at most `limit` records (all pending ones by default), waiting up to
+        `timeout` seconds for the first."""
         if self._state != _STARTED:
             return []
-        records = self._ring.drain() if self._ring else []
+        records = self._ring.drain(limit) if self._ring else []
         if not records and timeout > 0:
             self._epoll.poll(timeout)
-            records = self._ring.drain() if self._ring else []
+            records = self._ring.drain(limit) if self._ring else []
         out = self._check_lost()
         if self._exited:           # bpftrace stops handling events once exit() was seen
             return out
@@ -267,12 +273,14 @@ class Session:
                 if wanted is None or spec.name in wanted]
 
     # ------------------------------------------------------------------ stop / close
-    def stop(self) -> list[ev.Event]:
+    def stop(self, pending_limit: Optional[int] = None) -> list[ev.Event]:
         """Detach, deliver what the probes sent before, run END and deliver its output.
 
         Tracepoint-style detaches wait for the kernel's RCU (tens of ms each), so they run in
         the background; records that probes still send meanwhile are dropped after END runs
-        (only END's own actions are kept), as if the detach had been instant."""
+        (only END's own actions are kept), as if the detach had been instant.
+        `pending_limit`: deliver at most that many of the records still pending (a flood's
+        backlog takes seconds to format); the rest are reported as lost."""
         if self._state != _STARTED:
             return []
         self._detach()
@@ -281,7 +289,10 @@ class Session:
             if self._ring:
                 self._ring.discard()
         else:
-            out.extend(self._handle(self._ring.drain() if self._ring else []))
+            out.extend(self._handle(self._ring.drain(pending_limit) if self._ring else []))
+            skipped = self._ring.skip() if self._ring and pending_limit is not None else 0
+            if skipped:
+                out.append(ev.Lost(skipped))
         self._exited = False         # END's own output is always delivered
         try:
             self._run_special("END")
