@@ -441,7 +441,11 @@ def _loop(trace, out: Output, stop: _StopRequest, child, pid: Optional[int],
             return
         if trace.pending:              # a limited poll left records: no wait
             continue
-        poller.poll(100 if (child is not None or pid is not None) else 1000)
+        # probes wake us only when the ring is half full (batched wakeups): poll briefly
+        poller.poll(POLL_MS)
+
+
+POLL_MS = 20      # printf latency bound and -c/-p exit check interval
 
 
 def main() -> None:

@@ -77,8 +77,9 @@ _MEMBER = re.compile(r"^(?P<type>.+?)\s*(?P<stars>[*\s]*)\b(?P<name>[A-Za-z_]\w*
 class ProgramTypes:
     """Type lookups for one program: its definitions, then the kernel's BTF (may be None)."""
 
-    def __init__(self, definitions, btf=None):
-        self.btf = btf
+    def __init__(self, definitions, btf=None, load_btf=None):
+        self._btf = btf
+        self._load_btf = load_btf       # parses the kernel's BTF on first need (~25 MB, 60 ms)
         self.records: dict[str, T.SizedType] = {}
         self.enums: dict[str, int] = {}
         for d in definitions:
@@ -87,8 +88,15 @@ class ProgramTypes:
             if m:
                 self._define(m.group(1), m.group(2), m.group(3))
 
+    @property
+    def btf(self):
+        """The kernel's BTF, loaded when a lookup first needs it (most programs never do)."""
+        if self._btf is None and self._load_btf is not None:
+            self._btf, self._load_btf = self._load_btf(), None
+        return self._btf
+
     def __getattr__(self, name):
-        btf = self.__dict__.get("btf")
+        btf = self.btf if not name.startswith("_") else None
         if btf is None:
             raise AttributeError(name)
         return getattr(btf, name)

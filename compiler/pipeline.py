@@ -68,9 +68,8 @@ def _with_program_types(options: CompileOptions, program, kernel) -> CompileOpti
     from .btf import BtfError
     from .c_types import ProgramTypes
     get_btf = getattr(kernel, "btf", None)
-    btf = get_btf() if get_btf else None
     try:
-        types = ProgramTypes(program.c_definitions, btf)
+        types = ProgramTypes(program.c_definitions, load_btf=get_btf)
     except (BtfError, ValueError) as e:
         raise CompileError.single(f"Invalid C definition: {e}") from None
     return replace(options, extra={**options.extra, "c_types": types})

@@ -36,6 +36,9 @@ PROBE_READ_KERNEL_STR = 115
 JIFFIES64 = 118
 KTIME_GET_BOOT_NS = 125
 RINGBUF_OUTPUT = 130
+RINGBUF_QUERY = 134
+BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP = 1, 2     # bpf_ringbuf_output() flags
+BPF_RB_AVAIL_DATA = 0                            # bpf_ringbuf_query(): bytes not yet consumed
 GET_FUNC_IP = 173
 
 BPF_ANY = 0
@@ -183,10 +186,23 @@ class BpfBuilder:
     def if_then(self, cond: ir.Value):
         return self.b.if_then(cond)
 
-    def output_event(self, record: ir.Value, size: int) -> None:
-        """Write a record to the events ring buffer; count a failure in the lost map."""
+    def output_event(self, record: ir.Value, size: int, urgent: bool = False) -> None:
+        """Write a record to the events ring buffer; count a failure in the lost map.
+
+        Wakeups are batched: a record wakes the reader only when the ring is more than half
+        full (BPF_RB_NO_WAKEUP otherwise; readers poll with a short timeout), so a flood
+        does not pay a wakeup per event.  `urgent` records (exit()) always wake it."""
+        from ..passes.resources import RINGBUF_BYTES     # (a module-level import is circular)
+        if urgent:
+            flags = ir.Constant(I64, BPF_RB_FORCE_WAKEUP)
+        else:
+            avail = self.helper(RINGBUF_QUERY, [self.map_ptr("events"),
+                                                ir.Constant(I64, BPF_RB_AVAIL_DATA)])
+            full = self.b.icmp_unsigned(">", avail, ir.Constant(I64, RINGBUF_BYTES // 2))
+            flags = self.b.select(full, ir.Constant(I64, BPF_RB_FORCE_WAKEUP),
+                                  ir.Constant(I64, BPF_RB_NO_WAKEUP))
         rc = self.helper(RINGBUF_OUTPUT, [self.map_ptr("events"), self.b.bitcast(record, I8P),
-                                          ir.Constant(I64, size), ir.Constant(I64, 0)])
+                                          ir.Constant(I64, size), flags])
         with self.b.if_then(self.b.icmp_signed("<", rc, ir.Constant(I64, 0))):
             key = self.alloca(I32, "lost_key")
             self.b.store(ir.Constant(I32, 0), key)
