@@ -159,7 +159,9 @@ def _syntax_error(err, lexer: Lexer, positions: Positions) -> tuple[str, Span]:
         first = lexer.probe_first or last
         return "unexpected end of file, expected {", token_span(first).merge(token_span(last))
     expected = _bison_expected(err)
-    if "ATTACH_POINT" in expected or "ATTACH_POINT" in err.expected:
+    # (LALR merges the state after a statement block with the one after a probe's block,
+    # so lark's own list can hold ATTACH_POINT where bison's default reductions do not)
+    if "ATTACH_POINT" in expected or (not expected and "ATTACH_POINT" in err.expected):
         # bison reduced an empty attach point here and then wanted the probe's `{`
         if tok.type == "LBRACE":
             return "No attach points for probe", span
