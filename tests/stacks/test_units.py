@@ -135,3 +135,41 @@ def test_live_view_and_non_count_stack_maps(tmp_path, monkeypatch):
 def test_flamegraph_stems_are_file_names():
     assert display.flamegraph_stem(2, "@") == "flamegraph-2-at"
     assert display.flamegraph_stem(5, "@off/cpu") == "flamegraph-5-off_cpu"
+
+
+# Captured from bpftrace 0.17 (uprobe on the chain program's leaf, once):
+#   @[comm, kstack(2), ustack(2)] = count(); @p[ustack(perf, 2), comm] = count();
+#   @v[comm] = ustack(2);
+GOLDEN_MIXED_KEYS = """\
+@[chain, , 
+    leaf+0
+    middle+9
+]: 1
+"""
+GOLDEN_PERF_FIRST = """\
+@p[
+\t55fe037dd189 leaf+0 (/work/main/tests/_build/stacks/chain)
+\t55fe037dd1c8 middle+9 (/work/main/tests/_build/stacks/chain)
+, chain]: 1
+"""
+GOLDEN_VALUE = "@v[chain]: \n        leaf+0\n        middle+9\n\n"
+
+
+def _map(name, key, entries, value=T.Simple(T.Kind.COUNT)):
+    spec = MapSpec(name, "hash", max(key.size, 8), 8, 64, key_type=key, value_type=value)
+    return MapSnapshot(spec, entries)
+
+
+def test_stack_keys_with_other_keys_golden():
+    u2 = T.Simple(T.Kind.USTACK, params=(2, 0))
+    key = T.TupleOf([T.Str(16), T.Simple(T.Kind.KSTACK, params=(2, 0)), u2])
+    m = _map("@", key, [(("chain", Stack(()), Stack(("leaf+0", "middle+9"))), 1)])
+    assert render_text.render_map(m, 0, 0) == GOLDEN_MIXED_KEYS
+    perf = T.Simple(T.Kind.USTACK, params=(2, 1))
+    p = _map("@p", T.TupleOf([perf, T.Str(16)]), [((Stack((
+        "55fe037dd189 leaf+0 (/work/main/tests/_build/stacks/chain)",
+        "55fe037dd1c8 middle+9 (/work/main/tests/_build/stacks/chain)"), perf_mode=True),
+        "chain"), 1)])
+    assert render_text.render_map(p, 0, 0) == GOLDEN_PERF_FIRST
+    v = _map("@v", T.Str(16), [(("chain",), Stack(("leaf+0", "middle+9")))], value=u2)
+    assert render_text.render_map(v, 0, 0) == GOLDEN_VALUE
