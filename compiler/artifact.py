@@ -59,6 +59,8 @@ class AttachTarget:
     freq: int = 0                   # interval/profile: rate; software/hardware: period
     name: str = ""                  # full name for the `probe` builtin / listing
     ref_ctr_offset: int = 0         # usdt semaphore
+    attach_error: str = ""          # attaching fails with this message (bpftrace reports some
+                                    # attach point problems only when attaching)
 
 
 @dataclass(frozen=True)

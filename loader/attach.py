@@ -360,6 +360,8 @@ def attach(prog_fd: int, target: AttachTarget, ctx: AttachContext,
            prog_type: str = "") -> Attachment:
     """Attach through the provider's attacher; BTF-typed (tracing) programs, whatever their
     provider (kfunc, kretfunc, rawtracepoint as tp_btf), attach where they were loaded for."""
+    if target.attach_error:
+        raise AttachError(probe_name(target), target.attach_error)
     attacher = attach_tracing if prog_type == "tracing" and target.provider != "iter" \
         else ATTACHERS.get(target.provider)
     if attacher is None:

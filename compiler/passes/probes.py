@@ -136,8 +136,9 @@ def _uprobe_paths(ap: ast.AttachPoint, ctx: _Ctx) -> list[str]:
     from ..libraries import TargetNotFound, resolve_target
     try:
         paths = resolve_target(ap.target, ctx.pid)
-    except TargetNotFound as e:
-        ctx.diags.error(str(e).replace("uprobe", ap.provider, 1), ap.span)
+    except TargetNotFound as e:     # bpftrace says "uprobe" for uretprobe too
+        ctx.diags.error(str(e).replace("uprobe", "usdt", 1) if ap.provider == "usdt"
+                        else str(e), ap.span)
         return []
     if len(paths) > 1 and not any(c in ap.target for c in "*?["):
         ctx.diags.warning(f"attaching to {ap.provider} target file '{paths[0]}' but matched "
@@ -152,9 +153,11 @@ def _uprobe(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
     for path in _uprobe_paths(ap, ctx):
         try:
             sites = uprobe_sites(path, ap.func, ctx.pid, ap.offset or 0, ap.address)
-        except UprobeOffsetError as e:
-            ctx.diags.error(str(e), ap.span)
-            return []
+        except UprobeOffsetError as e:      # bpftrace reports this one when attaching
+            out.append(AttachTarget(ap.provider, path_for_pid(ctx.pid, path), ap.func,
+                                    offset=ap.offset or 0, attach_error=str(e),
+                                    name=f"{ap.provider}:{path}:{ap.func}+{ap.offset}"))
+            continue
         for s in sites:
             fn = s.func if s.func else str(ap.address)
             off = f"+{ap.offset}" if ap.offset and s.func else ""

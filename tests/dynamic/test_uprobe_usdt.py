@@ -160,3 +160,11 @@ def test_pid_usdt_in_every_mapped_object_matches_bpftrace(dynapp, need_bpftrace)
         outputs.append(out.stdout.replace(f"/proc/{app.pid}/", "/proc/PID/"))
     assert outputs[0] == outputs[1]
     assert f"usdt:/proc/PID/root{BUILD}/libdynlib.so:dynlib:libcall 1" in outputs[0]
+
+
+@pytest.mark.parametrize("prog", ["uretprobe:nosuchlibxyz:foo { }",
+                                  "uprobe:/bin/bash:readline+100000 { }"])
+def test_attach_point_errors_match_bpftrace(need_bpftrace, prog):
+    ours, ref = both("-e", prog)
+    assert (ours.stdout, ours.stderr) == (ref.stdout, ref.stderr)
+    assert ours.returncode == 1 and ref.returncode != 0     # 0.17 exits 255 on attach errors
