@@ -12,7 +12,7 @@ from .. import ast
 from ..builtins import registry
 from ..source import Span
 from ..types import Int, Kind, SizedType, Str, TupleOf, UInt
-from .type_rules import (I64, U64, unify, cast_type, compatible, is_scalar, literal_value, param_int,
+from .type_rules import (I64, U64, unify, cast_type, compatible, is_scalar, param_int,
                          storage_type, type_class)
 
 
@@ -157,7 +157,7 @@ class ExpressionChecks:
 
     def _sign_warnings(self, n: ast.Binop, lt: SizedType, rt: SizedType) -> None:
         """bpftrace 0.17's sign warnings; a non-negative literal matches either sign."""
-        lvalue, rvalue = literal_value(n.left), literal_value(n.right)
+        lvalue, rvalue = self.const_int(n.left), self.const_int(n.right)
         lsigned = lt.signed if lvalue is None else lvalue < 0
         rsigned = rt.signed if rvalue is None else rvalue < 0
         positive_literal = (lvalue is not None and lvalue >= 0) or (

@@ -76,14 +76,6 @@ def unify(a: SizedType, b: SizedType) -> SizedType:
     return a
 
 
-def literal_value(node) -> Optional[int]:
-    if isinstance(node, ast.Integer):
-        return node.value
-    if isinstance(node, ast.Unop) and node.op == "-" and isinstance(node.expr, ast.Integer):
-        return -node.expr.value
-    return None
-
-
 def param_int(raw: Optional[str]) -> Optional[int]:
     if raw is None:
         return 0
