@@ -16,8 +16,8 @@ from bpftrace_compiler.types import Kind, SizedType
 # where the pid sits in a stored value of each kind: ustack is `stackid | pid << 32`,
 # usym is {u64 addr, u64 pid}
 PID_AT = {Kind.USTACK: 4, Kind.USYM: 8}
-FIRST_SCAN = 0.05         # seconds after start
-INTERVAL = 0.5            # seconds between scans, at least; 20x a scan's cost otherwise
+FIRST_SCAN = 0.05         # seconds after start; the gap doubles from there (short-lived
+INTERVAL = 0.5            # processes are caught early) up to INTERVAL, or 20x a scan's cost
 
 
 def pid_offsets(t: Optional[SizedType], base: int = 0) -> list[int]:
@@ -46,6 +46,7 @@ class UserPidWatch:
         self.read_items = read_items
         self.remember = remember
         self.seen: set[int] = set()
+        self.gap = FIRST_SCAN
         self.next_scan = time.monotonic() + FIRST_SCAN
 
     def tick(self) -> None:
@@ -54,7 +55,8 @@ class UserPidWatch:
         started = time.monotonic()
         self.scan()
         spent = time.monotonic() - started
-        self.next_scan = time.monotonic() + max(INTERVAL, 20 * spent)
+        self.gap = min(INTERVAL, self.gap * 2)
+        self.next_scan = time.monotonic() + max(self.gap, 20 * spent)
 
     def scan(self) -> None:
         pids: set[int] = set()

@@ -126,7 +126,7 @@ def test_exited_process_keeps_its_symbols(chain_binary):
     """The maps print after the -c child exited: its PIE frames resolve from the cache
     (bpftrace 0.17 prints raw addresses there)."""
     out = run_tracer(PYBPFTRACE, "profile:hz:99 /pid == cpid/ { @[ustack(4)] = count(); }",
-                     "-c", f"{chain_binary} 0.6").stdout
+                     "-c", f"{chain_binary} 0.8").stdout
     frames, _ = max(_stack_blocks(out), key=lambda b: b[1])
     assert _names(frames) == CHAIN
 
