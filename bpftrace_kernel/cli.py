@@ -379,6 +379,7 @@ def _run_trace(trace, args: Args, child, gate, flame: Optional[FlameGraphFiles] 
         if gate is not None:
             os.write(gate, b"go\n")
             os.close(gate)
+        trace.warm_up()
         _loop(trace, out, stop, child, trace.options.pid, flame)
         # Ctrl-C ends promptly even in a flood: a bounded part of the backlog is printed,
         # the rest is reported as lost events

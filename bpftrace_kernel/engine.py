@@ -129,6 +129,15 @@ class Trace:
         self.started_at = time.monotonic()
         return session.attached
 
+    def warm_up(self) -> None:
+        """Import the renderers this run will use now (idle time right after attaching)
+        rather than on the first event or on the exit path."""
+        from .render import printf  # noqa: F401
+        if self._json:
+            from .render import json_output  # noqa: F401
+        else:
+            from .render import text  # noqa: F401
+
     def fileno(self) -> int:
         return self.session.fileno()
 

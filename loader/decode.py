@@ -11,6 +11,7 @@ the session passes in.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import pwd
 import struct
@@ -273,12 +274,14 @@ def _packed_counts(spec: MapSpec, keys: bytes, values: bytes, count: int, nslots
         return None
     key_struct = _int_key_struct(spec.key_type, spec.key_size)
     stride = _slot_stride(spec, nslots)
-    if key_struct is None or stride < 8 or len(values) != count * stride * nslots \
+    if key_struct is None or stride < 8 or stride % 8 or len(values) != count * stride * nslots \
             or len(keys) != count * key_struct.size:
         return None
-    code = "q" if vt.signed else "Q"
-    slot = code + (f"{stride - 8}x" if stride > 8 else "")
-    totals = list(map(sum, struct.iter_unpack("<" + slot * nslots, values)))
+    words = memoryview(values).cast("q" if vt.signed else "Q").tolist()
+    per_slot = stride // 8
+    totals = words[0::per_slot * nslots]
+    for cpu in range(1, nslots):                     # per-CPU slots summed column-wise
+        totals = list(map(operator.add, totals, words[cpu * per_slot::per_slot * nslots]))
     lo, hi = _I64_RANGE if vt.signed else _U64_RANGE
     if nslots > 1 and (min(totals) < lo or max(totals) > hi):
         totals = [_wrap64(v, vt.signed) for v in totals]     # the per-CPU adds wrapped

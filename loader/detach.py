@@ -4,9 +4,9 @@ Owns `detach_in_background()`.  Closing a tracepoint or uprobe perf event (or th
 it) waits for RCU grace periods: 30-160 ms each here, serialised by the kernel, and a process
 that exits with such fds open waits for them in its exit.  So the events are first disabled
 (PERF_EVENT_IOC_DISABLE takes microseconds and stops the program from running), then the fds
-are inherited by a few short-lived `/bin/true` children and closed here: our close is
-instant because the child still holds the file, and the slow release happens when the child
-exits, in parallel with whatever we do next (printing maps, exiting).
+are inherited by a few short-lived `cat` children and closed here: our close is instant
+because the child still holds the file.  Then the children's stdin is closed; they exit and
+do the slow release in parallel with whatever we do next (printing maps, exiting).
 """
 from __future__ import annotations
 
@@ -19,13 +19,15 @@ from .syscalls import close, ioctl
 from .uapi import PERF_EVENT_IOC_DISABLE
 
 MAX_REAPERS = 8             # the kernel serialises the waits: more children do not help
-_TRUE = next((p for p in ("/bin/true", "/usr/bin/true") if os.access(p, os.X_OK)), None)
+PER_REAPER = 1              # spread over up to MAX_REAPERS children (~1 ms each to start)
+# holds inherited fds until its stdin reaches EOF
+_CAT = next((p for p in ("/bin/cat", "/usr/bin/cat") if os.access(p, os.X_OK)), None)
 
 
 def _reaper(fds: list[int]) -> subprocess.Popen | None:
-    cmd = [_TRUE] if _TRUE else [sys.executable, "-S", "-c", ""]
+    cmd = [_CAT] if _CAT else [sys.executable, "-S", "-c", "import sys; sys.stdin.read()"]
     try:
-        return subprocess.Popen(cmd, pass_fds=fds, stdin=subprocess.DEVNULL,
+        return subprocess.Popen(cmd, pass_fds=fds, stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return None         # our own close below then does the slow release inline
@@ -34,21 +36,20 @@ def _reaper(fds: list[int]) -> subprocess.Popen | None:
 def detach_in_background(attachments: list) -> list[subprocess.Popen]:
     """Stop every attachment now and release its kernel objects in child processes; returns
     the children (wait() on them to know everything is released)."""
-    groups: list[list[int]] = []
+    groups: list[list[int]] = [[] for _ in range(min(MAX_REAPERS,
+                                                     -(-len(attachments) // PER_REAPER)))]
     for i, att in enumerate(attachments):
         for fd in att.fds:
             try:
                 ioctl(fd, PERF_EVENT_IOC_DISABLE, 0, "PERF_EVENT_IOC_DISABLE")
             except BpfError:
                 pass
-        fds = att.links + att.fds
+        groups[i % len(groups)].extend(att.links + att.fds)
         att.links, att.fds = [], []
-        if len(groups) < MAX_REAPERS:
-            groups.append(fds)
-        else:
-            groups[i % MAX_REAPERS].extend(fds)
     reapers = [r for r in (_reaper(fds) for fds in groups if fds) if r is not None]
     for fds in groups:
         for fd in fds:
             close(fd)
+    for reaper in reapers:          # EOF: each child exits and releases what it holds
+        reaper.stdin.close()
     return reapers

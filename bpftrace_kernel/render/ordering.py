@@ -79,7 +79,7 @@ def _sort_by_key(snapshot: MapSnapshot, entries: list[Entry]) -> list[Entry]:
 
 
 def _by_value(snapshot: MapSnapshot, entries: list[Entry]) -> list[Entry]:
-    if all(type(v) is int for _, v in entries):      # the usual case: no conversion needed
+    if set(map(type, map(itemgetter(1), entries))) <= {int}:   # usual: nothing to convert
         return sorted(entries, key=itemgetter(1))
     return sorted(entries, key=lambda e: _int_value(e[1]))
 
