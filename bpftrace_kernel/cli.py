@@ -450,10 +450,18 @@ POLL_MS = 20      # printf latency bound and -c/-p exit check interval
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(errors="surrogateescape")   # program bytes print back as they came
     try:
         code = run(sys.argv[1:])
     except KeyboardInterrupt:
         code = 130
+    except Exception as exc:               # a bug of ours: one clear line, no traceback
+        if os.environ.get("PYBPFTRACE_DEBUG"):
+            raise
+        sys.stderr.write(f"ERROR: internal error: {type(exc).__name__}: {exc} "
+                         "(PYBPFTRACE_DEBUG=1 shows the traceback)\n")
+        code = 1
     _exit_now(code)
 
 
