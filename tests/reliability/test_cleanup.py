@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from tests.bpf_objects import our_programs, wait_until_none_of
+from tests.bpf_objects import (alive, descendants, held_objects, our_programs, still_alive,
+                               wait_until_none_of)
 
 PYBPFTRACE = [sys.executable, "-m", "bpftrace_kernel.cli"]
 PROGRAM = ("tracepoint:raw_syscalls:sys_enter { @[comm] = count(); } "
@@ -44,24 +45,71 @@ def test_signal_while_tracing_prints_maps_and_cleans_up(sig):
     before = {p["id"] for p in our_programs()}
     proc = _start(PROGRAM)
     _wait_attached(proc)
-    time.sleep(0.3)
+    held, children = _watch_until(proc, 0.3)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()
     assert b"@ticks: " in out              # maps are printed on the way out, as bpftrace does
+    _assert_nothing_left(held, children)
     assert not wait_until_none_of(before)
 
 
-@pytest.mark.parametrize("seed", range(6))
+def _watch_until(proc: subprocess.Popen, seconds: float) -> tuple[dict, set[int]]:
+    """Sample the kernel objects and child processes `proc` holds for `seconds`: the union
+    is everything that must be gone once it ends."""
+    held: dict[str, set[int]] = {"map": set(), "prog": set(), "link": set(), "perf_event": set()}
+    children: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        for kind, ids in held_objects(proc.pid).items():
+            held[kind] |= ids
+        children |= descendants(proc.pid)
+        time.sleep(0.01)
+    return held, children
+
+
+def _assert_nothing_left(held: dict, children: set[int]) -> None:
+    left = still_alive(held)
+    assert not left, f"kernel objects still loaded: {left}"
+    running = alive(children)
+    assert not running, f"child processes still running: {running}"
+
+
+@pytest.mark.parametrize("seed", range(8))
 def test_sigkill_at_a_random_point_leaves_nothing(seed):
-    """SIGKILL cannot be caught: cleanup must come from the kernel closing our fds."""
+    """SIGKILL cannot be caught: cleanup must come from the kernel closing our fds (nothing
+    pinned), and the -c child and detach helpers must not outlive the tracer."""
     rng = random.Random(seed)
     before = {p["id"] for p in our_programs()}
-    proc = _start(PROGRAM)
-    time.sleep(rng.uniform(0.0, 1.5))     # somewhere in import, compile, load, attach or tracing
+    extra = ("-c", "sleep 30") if seed % 2 else ()
+    proc = _start(PROGRAM, *extra)
+    # somewhere in import, compile, load, attach or tracing
+    held, children = _watch_until(proc, rng.uniform(0.0, 2.5))
     proc.kill()
     proc.communicate(timeout=30)
+    _assert_nothing_left(held, children)
     assert not wait_until_none_of(before)
+
+
+def test_sigkill_while_tracing_releases_maps_links_and_perf_events():
+    """Killed once attached: every map, program and link it held is freed."""
+    proc = _start(PROGRAM)
+    _wait_attached(proc)
+    held, children = _watch_until(proc, 0.3)
+    assert held["map"] and held["prog"] and held["link"] and held["perf_event"], held
+    proc.kill()
+    proc.communicate(timeout=30)
+    _assert_nothing_left(held, children)
+
+
+def test_sigkill_with_a_cmd_child_kills_the_child():
+    proc = _start(PROGRAM, "-c", "sleep 30")
+    _wait_attached(proc)
+    held, children = _watch_until(proc, 0.2)
+    assert children, "the -c child was not started"
+    proc.kill()
+    proc.communicate(timeout=30)
+    _assert_nothing_left(held, children)
 
 
 def test_exit_cleans_up():
