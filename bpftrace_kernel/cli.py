@@ -2,8 +2,9 @@
 
 Owns argument parsing (bpftrace 0.17's flags), reading the program, the run loop (wait on the
 engine's fd, print outputs, stop on exit()/SIGINT/SIGTERM/-c child exit/-p process exit),
-exit codes, and the `__BPFTRACE_NOTIFY_PROBES_ATTACHED` test hook.  Everything else is the
-engine's (bpftrace_kernel.engine).
+exit codes, the `__BPFTRACE_NOTIFY_PROBES_ATTACHED` test hook, and `--flamegraph FILE`
+(the stack-keyed maps written as a flame graph at exit).  Everything else is the engine's
+(bpftrace_kernel.engine) and the renderers'.
 """
 from __future__ import annotations
 
