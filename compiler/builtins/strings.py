@@ -11,6 +11,7 @@ from llvmlite import ir
 
 from .. import ast
 from ..codegen import builder as H
+from ..codegen.operators import string_equal
 from ..types import Int, Kind, Str
 from .args import nargs, type_word, literal_int
 from .registry import Entry, function
@@ -103,7 +104,7 @@ def _strncmp_lower(g, n):
     size = min(limit, a.type.size, b.type.size)
     if size == 0:
         return ir.Constant(H.I64, 0)
-    eq = g.string_equal(g.expr(a), size, g.expr(b), size)
+    eq = string_equal(g, g.expr(a), size, g.expr(b), size)
     return g.b.zext(g.b.not_(eq), H.I64)
 
 

@@ -8,7 +8,6 @@ are lowered by their registry entries, which call back into this class.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Optional
 
 from llvmlite import ir
@@ -20,17 +19,15 @@ from ..passes.type_rules import is_scalar, storage_type
 from ..passes.units import ProgramUnit
 from ..types import Kind, SizedType
 from .builder import I1, I64, I8, I8P, BpfBuilder
+from .maps import MapLowering
+from .operators import BINOPS, signed_int, string_equal
 
 ZERO = ir.Constant(I64, 0)
 ONE = ir.Constant(I64, 1)
 PT_REGS_ORIG_AX = 120       # offsetof(struct pt_regs, orig_ax) on x86_64: the syscall id
 
 
-def bucket_offset(key_type: Optional[SizedType]) -> int:
-    return 0 if key_type is None else (key_type.size + 7) // 8 * 8
-
-
-class Lowerer:
+class Lowerer(MapLowering):
     def __init__(self, bb: BpfBuilder, unit: ProgramUnit, analysis: Analysis, options,
                  params: tuple[str, ...]):
         self.bb = bb
@@ -45,6 +42,9 @@ class Lowerer:
 
     # ---- entry points
     def lower_unit(self) -> None:
+        if self.unit.provider not in ("BEGIN", "END"):
+            self._return_unless(self.b.icmp_unsigned("==", self.b.load(self.bb.stop_flag()),
+                                                     ZERO))
         for name, t in self.unit.variables.items():
             st = storage_type(t)
             self.vars[name] = self.bb.alloca_bytes(st.size, name, persistent=True)
@@ -120,17 +120,6 @@ class Lowerer:
             return
         value = self.expr(s.expr)
         self.map_store(s.map, value, s.expr.type)
-
-    def _copy_aggregation(self, dst: ast.Map, src: ast.Map) -> None:
-        """`@x = @y` with @y a count/sum/min/max/avg/stats map: this CPU's value of @y
-        (like bpftrace 0.17) becomes this CPU's value of @x."""
-        from ..passes.resources import AGG_VALUE_SIZE
-        size = AGG_VALUE_SIZE[src.type.kind]
-        slot = self.bb.map_lookup(src.name, self.map_key(src))
-        value = self.bb.alloca_bytes(size, "agg_copy")
-        with self.b.if_then(self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))):
-            self.bb.memcpy(value, slot, size)
-        self.bb.map_update(dst.name, self.map_key(dst), value)
 
     def _stmt_AssignVar(self, s: ast.AssignVar) -> None:
         value = self.expr(s.expr)
@@ -235,71 +224,6 @@ class Lowerer:
         self.bb.memcpy(buf, ptr, t.size)
         return buf
 
-    # ---- maps
-    def map_key(self, m: ast.Map, bucket: Optional[ir.Value] = None) -> ir.Value:
-        info = self.analysis.maps[m.name]
-        key_t = info.key_type
-        size = bucket_offset(key_t) + (8 if bucket is not None else 0)
-        size = max(size, 8)
-        key = self.bb.alloca_bytes(size, "key_" + m.name.lstrip("@"))
-        if key_t is not None:
-            if len(m.keys) == 1:
-                self.store_value(key, self.expr(m.keys[0]), m.keys[0].type, key_t)
-            else:
-                for k, kt, off in zip(m.keys, info.key_args, key_t.tuple_offsets()):
-                    self.store_value(key, self.expr(k), k.type, kt, off)
-        if bucket is not None:
-            self.bb.store_int(key, bucket_offset(key_t), bucket)
-        return key
-
-    def map_store(self, m: ast.Map, value: ir.Value, src_t: SizedType) -> None:
-        info = self.analysis.maps[m.name]
-        key = self.map_key(m)
-        if is_scalar(info.value):
-            buf = self.bb.alloca(I64, "val")
-            self.b.store(self.to_i64(value), buf)
-        else:
-            buf = self.bb.alloca_bytes(info.value.size, "val")
-            self.store_value(buf, value, src_t, info.value)
-        self.bb.map_update(self.map_symbol(m.name), key, buf)
-
-    def map_symbol(self, name: str) -> str:
-        return name
-
-    def map_read(self, m: ast.Map, key: Optional[ir.Value] = None) -> ir.Value:
-        info = self.analysis.maps[m.name]
-        key = key if key is not None else self.map_key(m)
-        slot = self.bb.map_lookup(m.name, key)
-        found = self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))
-        if is_scalar(info.value):
-            out = self.bb.alloca(I64, "read_" + m.name.lstrip("@"))
-            self.b.store(ZERO, out)
-            with self.b.if_then(found):
-                self.b.store(self.bb.load_int(slot, 0, 8), out)
-            return self.b.load(out)
-        out = self.bb.alloca_bytes(info.value.size, "read_" + m.name.lstrip("@"))
-        with self.b.if_then(found):
-            self.bb.memcpy(out, slot, info.value.size)
-        return out
-
-    @contextmanager
-    def map_slot(self, m: ast.Map, initial: ir.Value, size: int, bucket=None, create_if=None):
-        """Yield a pointer to the (per-CPU) value of m[key], created from `initial` (a
-        pointer to `size` bytes) when missing (and `create_if` holds).  The body runs only
-        for an existing entry."""
-        key = self.map_key(m, bucket)
-        slot = self.bb.map_lookup(m.name, key)
-        found = self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))
-        with self.b.if_else(found) as (then, orelse):
-            with then:
-                yield slot
-            with orelse:
-                if create_if is None:
-                    self.bb.map_update(m.name, key, initial)
-                else:
-                    with self.b.if_then(create_if):
-                        self.bb.map_update(m.name, key, initial)
-
     # ---- expressions
     def expr(self, node) -> ir.Value:
         return getattr(self, "_expr_" + type(node).__name__)(node)
@@ -351,11 +275,11 @@ class Lowerer:
             return self._logical(n)
         lt, rt = n.left.type, n.right.type
         if lt.kind == Kind.STRING:
-            eq = self.string_equal(self.expr(n.left), lt.size, self.expr(n.right), rt.size)
+            eq = string_equal(self, self.expr(n.left), lt.size, self.expr(n.right), rt.size)
             return self.b.zext(eq if n.op == "==" else self.b.not_(eq), I64)
         left, right = self.to_i64(self.expr(n.left)), self.to_i64(self.expr(n.right))
-        signed = _signed(lt) and _signed(rt)
-        return _BINOPS[n.op](self, left, right, signed, _signed(lt))
+        signed = signed_int(lt) and signed_int(rt)
+        return BINOPS[n.op](self, left, right, signed, signed_int(lt))
 
     def _logical(self, n: ast.Binop) -> ir.Value:
         out = self.bb.alloca(I64, "logical")
@@ -366,30 +290,6 @@ class Lowerer:
         with self.b.if_then(cond):
             self.b.store(self.b.zext(self.truth(self.expr(n.right)), I64), out)
         return self.b.load(out)
-
-    def string_equal(self, a: ir.Value, a_size: int, b: ir.Value, b_size: int) -> ir.Value:
-        """strcmp(a, b) == 0 over at most min(sizes) bytes, stopping at the first NUL."""
-        n = min(a_size, b_size)
-        result = self.bb.alloca(I1, "streq")
-        self.b.store(ir.Constant(I1, 1), result)
-        done = self.bb.func.append_basic_block("streq_done")
-        for i in range(n):
-            ca = self.b.load(self.bb.offset(a, i))
-            cb = self.b.load(self.bb.offset(b, i))
-            differ = self.b.icmp_unsigned("!=", ca, cb)
-            mismatch = self.bb.func.append_basic_block("streq_ne")
-            same = self.bb.func.append_basic_block("streq_same")
-            self.b.cbranch(differ, mismatch, same)
-            self.b.position_at_end(mismatch)
-            self.b.store(ir.Constant(I1, 0), result)
-            self.b.branch(done)
-            self.b.position_at_end(same)
-            nxt = self.bb.func.append_basic_block("streq_next")
-            self.b.cbranch(self.b.icmp_unsigned("==", ca, ir.Constant(I8, 0)), done, nxt)
-            self.b.position_at_end(nxt)
-        self.b.branch(done)
-        self.b.position_at_end(done)
-        return self.b.load(result)
 
     def _expr_Unop(self, n: ast.Unop) -> ir.Value:
         if n.op in ("++", "--"):
@@ -567,50 +467,8 @@ class Lowerer:
         self.bb.output_event(rec, action.record_size, urgent=action.kind == "exit")
 
 
-def _signed(t: SizedType) -> bool:
-    return t.kind == Kind.INT and t.signed
-
-
 def _preds(block: ir.Block, func: ir.Function):
     for bb in func.basic_blocks:
         term = bb.terminator
         if term is not None and block in getattr(term, "operands", []):
             yield bb
-
-
-def _div(g: Lowerer, left, right, signed, lsigned, rem=False):
-    # bpftrace: unsigned division, and x / 0 == x % 0 == 0 (never UB for LLVM).
-    is_zero = g.b.icmp_unsigned("==", right, ZERO)
-    safe = g.b.select(is_zero, ONE, right)
-    value = g.b.urem(left, safe) if rem else g.b.udiv(left, safe)
-    return g.b.select(is_zero, ZERO, value)
-
-
-def _cmp(op):
-    def lower(g: Lowerer, left, right, signed, lsigned):
-        c = g.b.icmp_signed(op, left, right) if signed else g.b.icmp_unsigned(op, left, right)
-        return g.b.zext(c, I64)
-    return lower
-
-
-def _shift(g: Lowerer, left, right, signed, lsigned, right_shift=False):
-    # bpftrace 0.17 shifts right logically even for signed values (-16 >> 2 is 2^62 - 4);
-    # masking the amount keeps LLVM from treating shifts >= 64 as poison.
-    amount = g.b.and_(right, ir.Constant(I64, 63))
-    return g.b.lshr(left, amount) if right_shift else g.b.shl(left, amount)
-
-
-_BINOPS = {
-    "+": lambda g, l, r, s, ls: g.b.add(l, r),
-    "-": lambda g, l, r, s, ls: g.b.sub(l, r),
-    "*": lambda g, l, r, s, ls: g.b.mul(l, r),
-    "/": _div,
-    "%": lambda g, l, r, s, ls: _div(g, l, r, s, ls, rem=True),
-    "&": lambda g, l, r, s, ls: g.b.and_(l, r),
-    "|": lambda g, l, r, s, ls: g.b.or_(l, r),
-    "^": lambda g, l, r, s, ls: g.b.xor(l, r),
-    "<<": _shift,
-    ">>": lambda g, l, r, s, ls: _shift(g, l, r, s, ls, right_shift=True),
-    "==": _cmp("=="), "!=": _cmp("!="), "<": _cmp("<"), ">": _cmp(">"),
-    "<=": _cmp("<="), ">=": _cmp(">="),
-}
