@@ -62,6 +62,10 @@ def test_expression_values_match_bpftrace():
 
 
 CLI_PROGRAMS = [
+    ('BEGIN { @big = hist(1 << 40); @big = hist(5000000000); @h = hist(0); @h = hist(1000);'
+     ' printf("%s %s|%s|%r|%rx\\n", ntop(pton("fe80::1:2")), ntop(pton("10.1.2.3")),'
+     ' str(kaddr("linux_banner"), 5), buf("abcdef", $1), buf("xyz", 2));'
+     ' $b = (int8)-3; @b = $b; @mx = max(-5); @mx2 = max(7); exit(); }', ("3",)),
     ('BEGIN { @c = count(); @s[1, "a"] = sum(-3); @h = hist(100); @h = hist(-1);'
      ' @l = lhist(15, 0, 100, 10); @a = avg(10); @st = stats(5); @st = stats(8); @t = (1, "x");'
      ' @str = "abc"; @mx = max(-5); @mn = min(5); @z = max(0); exit(); }', ()),

@@ -46,6 +46,13 @@ PROGRAMS = [
     'BEGIN { $a = pid / -1; $v = -1; $g = $v == pid; $h = (uint64)5 % -2; exit(); }',
     'tracepoint:syscalls:nosuch* { exit(); }',
     'software:nosuch:1 { exit(); }',
+    'BEGIN { printf("[%+d] [%i]\\n", 42); }',
+    'BEGIN { $x = ($b); }',
+    'BEGIN { printf("%d\\n",$b); }',
+    'BEGIN { @c = count(); if (@c > 1) { exit(); } }',
+    'BEGIN { @x = count(); $y = (1 + (@x > 1)); }',
+    'BEGIN { @s = stats(1); print(@s, 1, 2); exit(); }',
+    'BEGIN { $a = pid == $1; exit(); }',
 ]
 
 
