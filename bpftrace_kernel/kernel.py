@@ -86,6 +86,10 @@ class UserError(Exception):
         self.text = text
 
 
+_SETPRIV = shutil.which("setpriv")
+_DIE_WITH_KERNEL = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
+
+
 class TracedCommand:
     """A `%%trace --cmd` child: forked before compile, held at a gate until the probes are
     attached (like bpftrace -c), in its own session so interrupts and cleanup reach all of it."""
@@ -101,9 +105,11 @@ class TracedCommand:
         argv[0] = path      # one execve, not a PATH search the trace would see
         gate_r, self._gate_w = os.pipe()
         # a shell reads the gate pipe (its stdin), then execs the command in place (same
-        # pid) with stdin from /dev/null; no preexec_fn, which is unsafe with threads
+        # pid) with stdin from /dev/null; no preexec_fn, which is unsafe with threads, but
+        # setpriv(1) asks for SIGKILL when the kernel dies (even by SIGKILL)
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", 'read _ || exit 125; exec "$@" </dev/null', "sh", *argv],
+            _DIE_WITH_KERNEL + ["/bin/sh", "-c", 'read _ || exit 125; exec "$@" </dev/null',
+                                "sh", *argv],
             stdin=gate_r, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True)
         os.close(gate_r)
