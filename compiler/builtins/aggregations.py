@@ -11,6 +11,7 @@ from llvmlite import ir
 
 from ..codegen import builder as H
 from ..types import Kind, SizedType
+from ..passes.type_rules import AGG_VALUE_SIZE
 from .args import int_args, literal_int, nargs, type_word
 from .registry import Entry, function
 
@@ -22,7 +23,7 @@ def _kind_check(kind: Kind, nargs: int):
     def check(c, n):
         types = int_args(c, n, nargs)
         signed = bool(types) and types[0].signed
-        return SizedType(kind, 8, signed)
+        return SizedType(kind, AGG_VALUE_SIZE[kind], signed)
     return check
 
 

@@ -106,7 +106,7 @@ def _print_check(c, n):
     t = c.expr(target)
     if t is None:
         return NONE
-    if t.kind == Kind.NONE or t.is_aggregation:
+    if t.kind in (Kind.NONE, Kind.HIST, Kind.LHIST):
         c.error(f"print() can not print a value of type {t}", target.span)
         return NONE
     c.add_action(n, "print_value", (t,))

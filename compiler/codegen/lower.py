@@ -115,9 +115,7 @@ class Lowerer(MapLowering):
             entry = registry.lookup_function(s.expr.func)
             entry.lower_assign(self, s.map, s.expr)
             return
-        if t is not None and t.is_aggregation:
-            self._copy_aggregation(s.map, s.expr)
-            return
+        # (an aggregation value read from a map or variable is copied like any other value)
         value = self.expr(s.expr)
         self.map_store(s.map, value, s.expr.type)
 

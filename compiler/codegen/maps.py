@@ -26,17 +26,6 @@ def bucket_offset(key_type: Optional[SizedType]) -> int:
 
 
 class MapLowering:
-    def _copy_aggregation(self, dst: ast.Map, src: ast.Map) -> None:
-        """`@x = @y` with @y a count/sum/min/max/avg/stats map: this CPU's value of @y
-        (like bpftrace 0.17) becomes this CPU's value of @x."""
-        from ..passes.resources import AGG_VALUE_SIZE
-        size = AGG_VALUE_SIZE[src.type.kind]
-        slot = self.bb.map_lookup(src.name, self.map_key(src))
-        value = self.bb.alloca_bytes(size, "agg_copy")
-        with self.b.if_then(self.b.icmp_unsigned("!=", slot, ir.Constant(I8P, None))):
-            self.bb.memcpy(value, slot, size)
-        self.bb.map_update(dst.name, self.map_key(dst), value)
-
     def map_key(self, m: ast.Map, bucket: Optional[ir.Value] = None) -> ir.Value:
         info = self.analysis.maps[m.name]
         key_t = info.key_type

@@ -12,6 +12,7 @@ import re
 from ..artifact import MapSpec
 from ..types import Kind, SizedType
 from .semantic import Analysis, MapInfo, storage_type
+from .type_rules import AGG_VALUE_SIZE
 
 RINGBUF_BYTES = 1 << 24      # 16 MiB: a 0.5 s flood at 1M printf/s fits without loss
 # Stack-trace maps are preallocated (entries x (8 x limit + 16) bytes) and get_stackid
@@ -29,8 +30,6 @@ def stack_map_entries(limit: int) -> int:
     while entries > 1024 and entries * (8 * limit + 16) > STACK_MAP_BYTES:
         entries //= 2
     return entries
-AGG_VALUE_SIZE = {Kind.COUNT: 8, Kind.SUM: 8, Kind.MIN: 16, Kind.MAX: 16, Kind.AVG: 16,
-                  Kind.STATS: 16, Kind.HIST: 8, Kind.LHIST: 8}
 
 
 def map_symbol(name: str) -> str:

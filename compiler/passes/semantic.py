@@ -243,7 +243,8 @@ class Checker(ExpressionChecks):
                 self._failed_assignment(f"Undefined variable: {s.var.name}",
                                         self._assign_span(s.var.span), s.expr)
             return
-        if value.kind == Kind.NONE or value.is_aggregation:
+        if value.kind == Kind.NONE or value.kind in (Kind.HIST, Kind.LHIST):
+            # (count/sum/min/max/avg/stats values read from a map may be kept: bpftrace does)
             self.error(f"Invalid expression for assignment: {value}", s.expr.span)
             return
         if not self.storable(value, s.expr.span):

@@ -13,6 +13,9 @@ from ..types import Int, Kind, Pointer, SizedType, TupleOf, UInt
 
 U64 = UInt(64)
 I64 = Int(64)
+# Bytes of one CPU's value of each aggregation (layouts in compiler/artifact.py).
+AGG_VALUE_SIZE = {Kind.COUNT: 8, Kind.SUM: 8, Kind.MIN: 16, Kind.MAX: 16, Kind.AVG: 16,
+                  Kind.STATS: 16, Kind.HIST: 8, Kind.LHIST: 8}
 # Kinds held in one 64-bit register (everything else lives in memory).
 SCALAR_KINDS = frozenset({Kind.INT, Kind.POINTER, Kind.KSTACK, Kind.USTACK, Kind.KSYM,
                           Kind.USERNAME, Kind.PROBE, Kind.STRERROR, Kind.CGROUP_PATH,
