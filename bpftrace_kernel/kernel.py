@@ -581,6 +581,8 @@ class BpftraceKernel(Kernel):
             self._stop.clear()
             self.stop_reason = ""
             self._current = CellRun(self, request)
+            if request.note:
+                self.send_stream(request.note)
             return await self._current.run()
         finally:
             self._current = None

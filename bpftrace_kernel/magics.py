@@ -53,6 +53,7 @@ class CellRequest:
     program: str                        # bpftrace source; magic lines blanked so lines match the cell
     options: TraceOptions
     line_magics: tuple[LineMagicCall, ...] = ()
+    note: str = ""                      # shown before the trace starts (%%flamegraph's program)
 
     @property
     def has_program(self) -> bool:
@@ -182,6 +183,10 @@ def parse_flamegraph(line: str, defaults: SessionDefaults) -> tuple[str, TraceOp
     return program, TraceOptions(duration=duration, pid=ns.pid, cmd=ns.cmd, live=False)
 
 
+def flamegraph_note(program: str, duration: float) -> str:
+    return f"profiling for {duration:g} s: {program}"
+
+
 def parse_cell(code: str, defaults: SessionDefaults) -> CellRequest:
     """Split a cell into leading magics and the bpftrace program.
 
@@ -195,7 +200,8 @@ def parse_cell(code: str, defaults: SessionDefaults) -> CellRequest:
             raise MagicError("%%flamegraph writes its own program: leave the rest of the cell "
                              "empty (use %%trace with @[kstack] = count() for your own)")
         program, options = parse_flamegraph(first[12:], defaults)
-        return CellRequest(program=program, options=options)
+        return CellRequest(program=program, options=options,
+                           note=flamegraph_note(program, options.duration))
     options = TraceOptions(duration=defaults.duration)
     calls: list[LineMagicCall] = []
     i = 0

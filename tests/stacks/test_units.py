@@ -79,6 +79,7 @@ def test_flamegraph_magic_writes_the_profiling_program():
     req = magics.parse_cell("%%flamegraph -p 77 -d 2\n", d)
     assert req.program == "profile:hz:99 /pid == 77/ { @[comm, kstack, ustack] = count(); }\n"
     assert (req.options.pid, req.options.duration) == (77, 2.0)
+    assert req.note == "profiling for 2 s: " + req.program
     req = magics.parse_cell("%%flamegraph", d)
     assert req.program == "profile:hz:99 { @[comm, kstack] = count(); }\n"
     assert req.options.duration == magics.FLAMEGRAPH_SECONDS
