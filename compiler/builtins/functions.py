@@ -152,10 +152,15 @@ def _exit_check(c, n):
     return NONE
 
 
+def _exit_lower(g, n):
+    # bpftrace 0.17 ends the probe at exit(): nothing after it runs.
+    g.emit_action(g.data(n), [])
+    g.return_now()
+
+
 function(Entry("exit", "exit()",
-               "Stop tracing: END probes run and the maps are printed.",
-               check=_exit_check, lower=lambda g, n: g.emit_action(g.data(n), []),
-               is_async=True))
+               "Stop tracing: the probe ends here, END probes run and the maps are printed.",
+               check=_exit_check, lower=_exit_lower, is_async=True))
 
 
 def _delete_check(c, n):

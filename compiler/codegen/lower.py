@@ -166,10 +166,16 @@ class Lowerer(MapLowering):
             self.b.branch(cond_bb)
         self.b.position_at_end(end_bb)
 
+    def return_now(self) -> None:
+        """End the probe here (`return`, `exit()`); code after it lands in a dead block."""
+        self.b.ret(ZERO)
+        self.b.position_at_end(self.bb.func.append_basic_block("after_return"))
+
     def _stmt_Jump(self, s: ast.Jump) -> None:
         if s.kind == "return":
-            self.b.ret(ZERO)
-        elif s.kind == "break":
+            self.return_now()
+            return
+        if s.kind == "break":
             self.b.branch(self.loops[-1][1])
         else:
             self.b.branch(self.loops[-1][0])
