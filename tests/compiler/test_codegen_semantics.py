@@ -62,6 +62,8 @@ def test_expression_values_match_bpftrace():
 
 
 CLI_PROGRAMS = [
+    ('BEGIN { @y = count(); @y = count(); $x = @y; print($x); @z = $x;'
+     ' exit(); printf("after exit\\n"); @w = 1; }', ()),
     ('BEGIN { @big = hist(1 << 40); @big = hist(5000000000); @h = hist(0); @h = hist(1000);'
      ' printf("%s %s|%s|%r|%rx\\n", ntop(pton("fe80::1:2")), ntop(pton("10.1.2.3")),'
      ' str(kaddr("linux_banner"), 5), buf("abcdef", $1), buf("xyz", 2));'
