@@ -91,9 +91,10 @@ def test_bpftrace_reference_run(guest_report, case):
     workload and transports the output correctly."""
     ref, _ = case_runs(guest_report, case)
     assert ref["lane_error"] is None, ref["lane_error"]
-    if case.program.startswith(("kfunc", "kretfunc")) and ref["rc"] != 0 \
-            and re.search(r"kfunc|fentry|not (supported|available)", ref["stderr"], re.I):
-        pytest.skip(f"bpftrace 0.17 has no kfunc here: {ref['stderr'].strip()[-300:]}")
+    if case.program.startswith(("kfunc", "kretfunc")) and ref["rc"] != 0 and not ref["timed_out"]:
+        # bpftrace 0.17's kfunc support is partial (e.g. no `func`): record its refusal;
+        # pybpftrace is then judged against the workload alone
+        pytest.skip(f"bpftrace 0.17 refused this kfunc program: {ref['stderr'].strip()[-300:]}")
     problems = C.workload_problems(case, ref)
     if problems:
         pytest.fail("\n".join(problems) + f"\nstdout:\n{ref['stdout']}\nstderr:\n{ref['stderr']}",
