@@ -3,9 +3,10 @@
 Owns `args` for kfunc/kretfunc (the traced function's parameters, from its BTF FUNC_PROTO)
 and rawtracepoint (the event's parameters, from `__bpf_trace_<event>` / `btf_trace_<event>`),
 `retval` for kretfunc (the return type from BTF, stored after the parameters), `ctx` for iter
-probes (`struct bpf_iter__<name> *`: `ctx->task`, `ctx->meta`, ...), `arg0..argN` for
-rawtracepoint (u64 slots of the context) and for usdt (decoded from the probe's
-`.note.stapsdt` argument specs: registers, memory operands, constants).
+probes (`struct bpf_iter__<name> *`: `ctx->task`, `ctx->meta`, ...), `func` for
+kfunc/kretfunc (bpf_get_func_ip), `arg0..argN` for rawtracepoint (u64 slots of the
+context) and for usdt (decoded from the probe's `.note.stapsdt` argument specs: registers,
+memory operands, constants).
 
 These entries wrap the generic ones of `variables.py`: a probe type not handled here falls
 through to them unchanged.  Context layouts: tracing and raw tracepoint programs get an array
@@ -140,6 +141,25 @@ def _retval_lower(g, n):
 
 
 _wrap("retval", _retval_check, _retval_lower, probes="kretprobe, uretprobe, kretfunc")
+
+
+# ---- func (kfunc/kretfunc: bpf_get_func_ip)
+
+BPF_FUNC_GET_FUNC_IP = 173
+
+
+def _func_check(c, n):
+    return SizedType(Kind.KSYM, 8) if c.provider in ("kfunc", "kretfunc") else NotImplemented
+
+
+def _func_lower(g, n):
+    if g.unit.provider not in ("kfunc", "kretfunc"):
+        return NotImplemented
+    return g.bb.helper(BPF_FUNC_GET_FUNC_IP, [g.bb.ctx])
+
+
+_wrap("func", _func_check, _func_lower, probes="kprobe, kretprobe, uprobe, uretprobe, kfunc, "
+      "kretfunc")
 
 
 # ---- ctx (iter)

@@ -84,6 +84,10 @@ CASES = (
          f'kprobe:vfs_read /comm == "{COMM}"/ {{ @[func] = count(); }}',
          workload="reads", ready=("kprobe:vfs_read",), end="sigint", compare="exact",
          expect="func_count", note="func resolves the kprobe's address through kallsyms"),
+    Case("kfunc_vfs_read_func",
+         f'kfunc:vfs_read /comm == "{COMM}"/ {{ @[func] = count(); }}',
+         workload="reads", ready=("kfunc:vfs_read",), end="sigint", compare="exact",
+         expect="func_count", note="func in kfunc through bpf_get_func_ip"),
 )
 BY_NAME = {c.name: c for c in CASES}
 
