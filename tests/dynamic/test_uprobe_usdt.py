@@ -168,3 +168,16 @@ def test_attach_point_errors_match_bpftrace(need_bpftrace, prog):
     ours, ref = both("-e", prog)
     assert (ours.stdout, ours.stderr) == (ref.stdout, ref.stderr)
     assert ours.returncode == 1 and ref.returncode != 0     # 0.17 exits 255 on attach errors
+
+
+def test_cxx_functions_listed_demangled(tmp_path):
+    src = tmp_path / "prog.cc"
+    src.write_text("namespace shapes { struct Circle { double r; double area() const; };\n"
+                   "double Circle::area() const { return 3.14 * r * r; } }\n"
+                   "int main(int argc, char **) { shapes::Circle c{(double)argc}; "
+                   "return (int)c.area(); }\n")
+    exe = tmp_path / "cxxprog"
+    subprocess.run(["g++", "-O1", "-o", str(exe), str(src)], check=True, timeout=120)
+    out = pybpftrace("-l", f"uprobe:{exe}:*")
+    assert f"uprobe:{exe}:shapes::Circle::area() const\n" in out.stdout
+    assert "_ZNK6shapes" not in out.stdout
