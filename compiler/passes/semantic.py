@@ -24,6 +24,9 @@ from .type_rules import U64, compatible, unify, is_scalar, storage_type, type_cl
 from .units import ProgramUnit, make_units
 
 MAX_UNROLLED_STATEMENTS = 1000
+# LLVM's time grows faster than linearly with a probe's size (2000 statements: 1.5 s, 10000:
+# 100 s) and the kernel refuses huge programs anyway: refuse them before codegen.
+MAX_PROBE_STATEMENTS = 3000
 _ACTION_BASE = {"printf": 0, "system": 10000, "cat": 20000}
 
 
@@ -157,6 +160,11 @@ class Checker(ExpressionChecks):
             if t is not None and not is_scalar(t):
                 self.error(f"Invalid type for predicate: {type_class(t)}", unit.probe.predicate.span)
         self.block(unit.probe.body)
+        if self.unrolled_statements > MAX_PROBE_STATEMENTS and self.unroll_factor == 1:
+            points = unit.probe.attach_points
+            span = points[0].span.merge(points[-1].span) if points else unit.probe.span
+            self.error(f"this probe holds {self.unrolled_statements} statements (at most "
+                       f"{MAX_PROBE_STATEMENTS}): split the work over several probes", span)
         self.unit = None
 
     def block(self, stmts: list) -> None:
