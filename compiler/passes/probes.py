@@ -7,6 +7,7 @@ of names the `probe` builtin indexes.  Each provider is one entry of `_EXPANDERS
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -186,8 +187,27 @@ def _usdt(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
 
 def _kprobe(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:
     off = f"+{ap.offset}" if ap.offset else ""
-    return [AttachTarget(ap.provider, ap.target, ap.func, offset=ap.offset or 0,
-                         name=f"{ap.provider}:{ap.func}{off}")]
+    rx = _wildcard(ap.func)
+    funcs = [ap.func] if rx is None else [f for f in kernel_functions(getattr(
+        ctx.kernel, "root", "/sys/kernel/tracing")) if rx.fullmatch(f)]
+    return [AttachTarget(ap.provider, ap.target, f, offset=ap.offset or 0,
+                         name=f"{ap.provider}:{f}{off}") for f in funcs]
+
+
+def kernel_functions(tracefs: str) -> list[str]:
+    """Functions kprobes can attach to: ftrace's available_filter_functions, or the text
+    symbols of /proc/kallsyms where that list is unreadable (sorted, unique)."""
+    try:
+        with open(os.path.join(tracefs, "available_filter_functions")) as f:
+            return sorted({line.split()[0] for line in f if line.strip()})
+    except OSError:
+        pass
+    try:
+        with open("/proc/kallsyms") as f:
+            return sorted({parts[2] for parts in (line.split() for line in f)
+                           if len(parts) >= 3 and parts[1] in "tT" and "." not in parts[2]})
+    except OSError:
+        return []
 
 
 def _kfunc(ap: ast.AttachPoint, ctx: _Ctx) -> list[AttachTarget]:

@@ -80,6 +80,12 @@ def test_kfunc_programs_compile_to_fentry_fexit_with_btf_types():
     assert compile_source("kfunc:vfs_rea* { @ = count(); }").attach_count >= 3
 
 
+def test_kprobe_wildcards_expand_from_the_kernel_function_list():
+    names = {t.name for p in compile_source("kprobe:vfs_rea* { @ = count(); }").probes
+             for t in p.targets}
+    assert {"kprobe:vfs_read", "kprobe:vfs_readv"} <= names
+
+
 def test_kfunc_where_fentry_is_refused_says_why():
     out = pybpftrace("-e", "kfunc:vfs_read { @[comm] = count(); }", timeout=60)
     if out.returncode == 0 or "refuses fentry" not in out.stderr:
