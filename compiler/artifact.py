@@ -34,6 +34,9 @@ Byte layouts the generated code and the loader agree on
   Action ids: printf 0+, system 10000+, cat 20000+, everything else 30000+.
 * Lost events: a one-entry PERCPU_ARRAY `MapSpec(internal=True, role="lost")` holding u64
   counts of failed ring buffer writes; the loader reports increases as "Lost N events".
+* Stop flag: every probe except BEGIN/END first reads the u64 global `__bt_stopped`, alone
+  in the data section `STOP_FLAG_SECTION`, and returns when it is non-zero.  The loader sets
+  it to 1 when it detaches, so probes stop at once while their (slow) detach completes.
 """
 from __future__ import annotations
 
@@ -41,6 +44,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .types import SizedType
+
+STOP_FLAG_SYMBOL = "__bt_stopped"
+STOP_FLAG_SECTION = ".data.bt_stopped"
 
 # Canonical provider names, as printed by the `probe` builtin and `-l`.
 PROVIDERS = ("BEGIN", "END", "tracepoint", "rawtracepoint", "interval", "profile", "software",

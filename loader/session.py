@@ -14,7 +14,7 @@ import struct
 import time
 from typing import Optional
 
-from bpftrace_compiler.artifact import CompiledProgram, MapSpec, ProbeSpec
+from bpftrace_compiler.artifact import STOP_FLAG_SECTION, CompiledProgram, MapSpec, ProbeSpec
 from bpftrace_compiler.types import SizedType
 
 from . import events as ev
@@ -308,6 +308,9 @@ class Session:
         """Detach every probe: fast ones now; slow ones (perf events whose close waits for
         the kernel's RCU, tens of ms each) are disabled now and released by child processes
         (loader/detach.py), so neither stop() nor the process exit waits for them."""
+        stop = self._data_maps.get(STOP_FLAG_SECTION)
+        if stop is not None and self._attachments:
+            stop.update(bytes(4), struct.pack("<Q", 1))     # every probe returns from now on
         attachments, self._attachments = self._attachments, []
         slow = []
         for att in attachments:

@@ -159,6 +159,19 @@ class BpfBuilder:
         fn = self.b.inttoptr(ir.Constant(I64, helper_id), fnty.as_pointer())
         return self.b.call(fn, args)
 
+    def stop_flag(self) -> ir.Value:
+        """The u64 the loader sets when it detaches (artifact.STOP_FLAG_SECTION): probes
+        check it first, so they stop at once although a tracepoint takes tens of ms to
+        detach."""
+        from ..artifact import STOP_FLAG_SECTION, STOP_FLAG_SYMBOL
+        flag = self.module.globals.get(STOP_FLAG_SYMBOL)
+        if flag is None:
+            flag = ir.GlobalVariable(self.module, I64, name=STOP_FLAG_SYMBOL)
+            flag.initializer = ir.Constant(I64, 0)
+            flag.section = STOP_FLAG_SECTION
+            flag.align = 8
+        return flag
+
     def map_ptr(self, name: str) -> ir.Value:
         return self.b.bitcast(self.maps[name], I8P)
 

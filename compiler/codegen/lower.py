@@ -42,7 +42,8 @@ class Lowerer(MapLowering):
 
     # ---- entry points
     def lower_unit(self) -> None:
-        if self.unit.provider not in ("BEGIN", "END"):
+        traced = self.unit.provider not in ("BEGIN", "END")    # BEGIN/END run in our process
+        if traced:
             self._return_unless(self.b.icmp_unsigned("==", self.b.load(self.bb.stop_flag()),
                                                      ZERO))
         for name, t in self.unit.variables.items():
@@ -50,7 +51,7 @@ class Lowerer(MapLowering):
             self.vars[name] = self.bb.alloca_bytes(st.size, name, persistent=True)
         if self.unit.syscall_ids:
             self._syscall_filter()
-        if self.options.pid is not None:
+        if self.options.pid is not None and traced:
             pid = self.b.lshr(self.bb.helper(14, []), ir.Constant(I64, 32))
             self._return_unless(self.b.icmp_unsigned("==", pid, ir.Constant(I64, self.options.pid)))
         pred = self.unit.probe.predicate
