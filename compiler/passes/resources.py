@@ -14,7 +14,7 @@ from ..types import Kind, SizedType
 from .semantic import Analysis, MapInfo, storage_type
 from .type_rules import AGG_VALUE_SIZE
 
-RINGBUF_BYTES = 1 << 24      # 16 MiB: a 0.5 s flood at 1M printf/s fits without loss
+RINGBUF_BYTES = 1 << 23      # 8 MiB (mapped twice: +16 MB RSS): ~250k printf records of backlog
 # Stack-trace maps are preallocated (entries x (8 x limit + 16) bytes) and get_stackid
 # drops a stack whose hash slot holds another one (-EEXIST), so more slots mean fewer
 # drops: bpftrace 0.17's 131072 slots cost 136 MB at 127 frames; we take the most slots
