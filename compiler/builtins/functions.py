@@ -325,6 +325,33 @@ function(Entry("signal", "signal(int sig | char *name)",
                "process.", probes="kprobe, kretprobe, uprobe, uretprobe, usdt, tracepoint, profile",
                check=_signal_check, lower=_signal_lower, unsafe=True))
 
+OVERRIDE_RETURN = 58            # bpf_override_return(ctx, rc)
+
+
+def _override_check(c, n):
+    if c.provider != "kprobe":
+        c.error("override can only be used with kprobes.", n.span)
+        return NONE
+    if not n.args:
+        c.error("override() requires at least one argument (0 provided)", n.span)
+        return NONE
+    if not nargs(c, n, 1, 1):
+        return NONE
+    t = c.expr(n.args[0])
+    if t is not None and t.kind != Kind.INT:
+        c.error(f"override() only supports integer arguments ({type_word(t)} provided)", n.span)
+    return NONE
+
+
+def _override_lower(g, n):
+    g.bb.helper(OVERRIDE_RETURN, [g.bb.ctx, g.to_i64(g.expr(n.args[0]), signed=True)])
+
+
+function(Entry("override", "override(int rc)",
+               "Make the probed kernel function return `rc` without running (only functions on "
+               "the kernel's error-injection list; needs CONFIG_BPF_KPROBE_OVERRIDE).",
+               probes="kprobe", check=_override_check, lower=_override_lower, unsafe=True))
+
 INET = SizedType(Kind.INET, 24)
 
 
