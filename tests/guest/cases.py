@@ -88,6 +88,11 @@ CASES = (
          f'kfunc:vfs_read /comm == "{COMM}"/ {{ @[func] = count(); }}',
          workload="reads", ready=("kfunc:vfs_read",), end="sigint", compare="exact",
          expect="func_count", note="func in kfunc through bpf_get_func_ip"),
+    Case("kretprobe_vfs_read_func",
+         f'kretprobe:vfs_read /comm == "{COMM}"/ {{ @[func] = count(); }}',
+         workload="reads", ready=("kretprobe:vfs_read",), end="sigint", compare="exact",
+         expect="caller_count",
+         note="bpftrace 0.17's func in a return probe is the return address: the caller"),
 )
 BY_NAME = {c.name: c for c in CASES}
 
@@ -178,11 +183,17 @@ def _func_count(found: dict, out: str, run: dict) -> str | None:
     return None if got == len(READS) else f"expected @[vfs_read]: {len(READS)}, got {got!r}"
 
 
+def _caller_count(found: dict, out: str, run: dict) -> str | None:
+    got = found.get("@", {}).get("ksys_read")     # read(2) -> ksys_read -> vfs_read
+    return None if got == len(READS) else f"expected @[ksys_read]: {len(READS)}, got {got!r}"
+
+
 # what each case's workload implies for a correct output
 EXPECTATIONS = {"sleeper_pid": _sleeper_pid, "bytes_lhist": _bytes_lhist,
                 "ns_hist_total": _ns_hist_total, "comm_count": _comm_count,
                 "count_by_size": _count_by_size, "printf_sizes": _printf_sizes,
-                "file_name_count": _file_name_count, "func_count": _func_count}
+                "file_name_count": _file_name_count, "func_count": _func_count,
+                "caller_count": _caller_count}
 
 
 def workload_problems(case: Case, run: dict, tool: str = "bpftrace") -> list[str]:
