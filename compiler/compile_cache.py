@@ -4,10 +4,10 @@ Owns `compile_cached()`, a drop-in for `pipeline.compile_source()`.  A cold `pyb
 spends most of its start in imports (lark, llvmlite), parsing and LLVM; a hit costs one
 unpickle.  The key covers everything the output depends on: the source, its name and
 parameters, the compile options, the compiler's own files (path, size, mtime), the Python
-version, and the kernel state (boot id, release, loaded modules, the tracepoint list that
-wildcards expand against).  Files a program attaches to (uprobe/usdt binaries) are recorded
-with the entry and checked on load.  Only successful compiles are stored; any unreadable or
-stale entry is a miss.  `PYBPFTRACE_COMPILE_CACHE=0` turns it off.
+version, and the kernel state (boot id, release, loaded modules, and the tracepoint list
+when the text could hold a wildcard).  Files a program attaches to (uprobe/usdt binaries)
+are recorded with the entry and checked on load.  Only successful compiles are stored;
+any unreadable or stale entry is a miss.  `PYBPFTRACE_COMPILE_CACHE=0` turns it off.
 """
 from __future__ import annotations
 
@@ -57,8 +57,10 @@ def _key(text: str, name: str, params: tuple[str, ...], options) -> Optional[str
     parts = [CACHE_VERSION, sys.version, text, name, params,
              [getattr(options, f, None) for f in _OPTION_FIELDS], _compiler_files(),
              _read("/proc/sys/kernel/random/boot_id"), os.uname().release,
-             hashlib.sha1(_read("/proc/modules")).hexdigest(),
-             hashlib.sha1(_read(os.path.join(options.tracefs, "available_events"))).hexdigest()]
+             hashlib.sha1(_read("/proc/modules")).hexdigest()]
+    if any(c in text for c in "*?["):     # wildcards expand against the tracepoint list
+        parts.append(hashlib.sha1(_read(os.path.join(options.tracefs,
+                                                     "available_events"))).hexdigest())
     h.update(repr(parts).encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 

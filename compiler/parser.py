@@ -66,17 +66,27 @@ def _get_parser():
 
 
 def _cache_path():
-    """Where lark keeps the analysed grammar, or False when no cache dir is writable."""
+    """Where lark keeps the analysed grammar, or False when no cache dir is writable: next
+    to grammar.lark when that folder is writable (a property of the installed grammar, like
+    bytecode: every user and every cold start shares it), else the user's cache dir."""
     import hashlib
     import os
+    digest = hashlib.sha256(GRAMMAR_PATH.read_bytes()).hexdigest()[:16]
+    name = f"grammar-{digest}.lark-cache"
+    local = GRAMMAR_PATH.parent / "__pycache__"
+    try:
+        local.mkdir(exist_ok=True)
+        if os.access(local, os.W_OK):
+            return str(local / name)
+    except OSError:
+        pass
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(base, "bpftrace_kernel")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError:
         return False
-    digest = hashlib.sha256(GRAMMAR_PATH.read_bytes()).hexdigest()[:16]
-    return os.path.join(folder, f"grammar-{digest}.lark-cache")
+    return os.path.join(folder, name)
 
 
 def _plain_rule_names(parser) -> None:

@@ -60,6 +60,7 @@ class BpfBuilder:
         self._alloca_builder = ir.IRBuilder(self.entry)
         self.b = ir.IRBuilder(body)
         self.maps = maps            # name -> ir.GlobalVariable
+        self.ring_bytes = 1 << 23   # size of the events ring (its wakeup threshold is half)
         self.live_bytes = 0         # stack bytes live at the current point
         self.stack_bytes = 0        # the peak of live_bytes: our estimate of the frame size
         self._scopes: list[list[tuple[ir.Value, int]]] = [[]]
@@ -205,13 +206,12 @@ class BpfBuilder:
         Wakeups are batched: a record wakes the reader only when the ring is more than half
         full (BPF_RB_NO_WAKEUP otherwise; readers poll with a short timeout), so a flood
         does not pay a wakeup per event.  `urgent` records (exit()) always wake it."""
-        from ..passes.resources import RINGBUF_BYTES     # (a module-level import is circular)
         if urgent:
             flags = ir.Constant(I64, BPF_RB_FORCE_WAKEUP)
         else:
             avail = self.helper(RINGBUF_QUERY, [self.map_ptr("events"),
                                                 ir.Constant(I64, BPF_RB_AVAIL_DATA)])
-            full = self.b.icmp_unsigned(">", avail, ir.Constant(I64, RINGBUF_BYTES // 2))
+            full = self.b.icmp_unsigned(">", avail, ir.Constant(I64, self.ring_bytes // 2))
             flags = self.b.select(full, ir.Constant(I64, BPF_RB_FORCE_WAKEUP),
                                   ir.Constant(I64, BPF_RB_NO_WAKEUP))
         rc = self.helper(RINGBUF_OUTPUT, [self.map_ptr("events"), self.b.bitcast(record, I8P),

@@ -53,6 +53,7 @@ def lower_program(analysis: Analysis, maps: list[MapSpec], options, params: tupl
     peak = 0
     for unit in analysis.units:
         bb = BpfBuilder(module, unit.section, "prog_" + unit.section, globals_)
+        bb.ring_bytes = next((m.max_entries for m in maps if m.role == "events"), bb.ring_bytes)
         Lowerer(bb, unit, analysis, options, params).lower_unit()
         bb.finish()
         peak = max(peak, bb.stack_bytes)

@@ -15,6 +15,17 @@ from .semantic import Analysis, MapInfo, storage_type
 from .type_rules import AGG_VALUE_SIZE
 
 RINGBUF_BYTES = 1 << 23      # 8 MiB (mapped twice: +16 MB RSS): ~250k printf records of backlog
+SMALL_RINGBUF_BYTES = 1 << 18   # programs that cannot flood: only exit/print/clear/zero records
+# actions a probe can send at any rate (the others are a few records per run)
+_FLOOD_KINDS = frozenset({"printf", "system", "cat", "join", "print_value", "time"})
+
+
+def ringbuf_bytes(analysis: Analysis) -> int:
+    """The events ring's size: its mmap is resident in full, so small unless the program
+    prints per event."""
+    if any(a.kind in _FLOOD_KINDS for a in analysis.actions):
+        return RINGBUF_BYTES
+    return SMALL_RINGBUF_BYTES
 # Stack-trace maps are preallocated (entries x (8 x limit + 16) bytes) and get_stackid
 # drops a stack whose hash slot holds another one (-EEXIST), so more slots mean fewer
 # drops: bpftrace 0.17's 131072 slots cost 136 MB at 127 frames; we take the most slots
@@ -56,8 +67,8 @@ def _user_map(info: MapInfo, max_entries: int) -> MapSpec:
 
 def plan_maps(analysis: Analysis, map_keys_max: int) -> list[MapSpec]:
     maps = [_user_map(info, map_keys_max) for info in analysis.maps.values()]
-    maps.append(MapSpec("events", "ringbuf", 0, 0, RINGBUF_BYTES, internal=True, role="events",
-                        symbol="__bt_events"))
+    maps.append(MapSpec("events", "ringbuf", 0, 0, ringbuf_bytes(analysis), internal=True,
+                        role="events", symbol="__bt_events"))
     maps.append(MapSpec("lost", "percpu_array", 4, 8, 1, internal=True, role="lost",
                         symbol="__bt_lost"))
     if "elapsed" in analysis.internal_roles:
