@@ -33,6 +33,8 @@ __version__ = "0.1.0"
 FLUSH_INTERVAL = 0.1        # seconds between printf batches
 LIVE_INTERVAL = 1.0         # seconds between live map/status updates
 MIN_WAIT = 0.005            # shortest pause between two polls
+POLL_BATCH = 4096           # records formatted per poll: a flood never blocks the event loop long
+STOP_BACKLOG = 4096         # records still shown after an interrupt; the rest count as lost
 ENGINE_MODULE = os.environ.get("BPFTRACE_KERNEL_ENGINE", "bpftrace_kernel.engine")
 
 # capability bits (linux/capability.h)
@@ -208,7 +210,7 @@ class CellRun:
                 self._show_status(trace)
                 reason = "interrupt" if interrupted_early else await self._loop(trace)
                 self.status.reason = reason
-                self._emit(trace.stop())
+                self._emit(trace.stop(STOP_BACKLOG) if reason == "interrupt" else trace.stop())
                 self._warn(getattr(trace, "stack_warning", str)())
                 self._drain_child()
             finally:
@@ -250,7 +252,7 @@ class CellRun:
         first = True
         try:
             while True:
-                self._emit(trace.poll(timeout=0.05 if first else 0))
+                self._emit(trace.poll(timeout=0.05 if first else 0, limit=POLL_BATCH))
                 first = False
                 self._drain_child()
                 reason = self._stop_reason(trace)
@@ -266,6 +268,9 @@ class CellRun:
                     spent = time.monotonic() - now
                     next_live = now + max(LIVE_INTERVAL, 3 * spent)
                 wake.clear()
+                if getattr(trace, "pending", False):
+                    await asyncio.sleep(0)       # more records wait: let messages in, go on
+                    continue
                 timeout = FLUSH_INTERVAL
                 if self.status.remaining is not None:
                     timeout = min(timeout, self.status.remaining + 0.001)

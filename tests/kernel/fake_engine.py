@@ -115,7 +115,7 @@ class Trace:
     def fileno(self) -> int:
         return self._rfd
 
-    def poll(self, timeout: float = 0.0) -> list:
+    def poll(self, timeout: float = 0.0, limit: Optional[int] = None) -> list:
         if self._stopped or self._started is None:
             return []
         try:
@@ -152,7 +152,7 @@ class Trace:
     def snapshot(self) -> list:
         return [self._snap(n) for n in sorted(self.maps)]
 
-    def stop(self) -> list:
+    def stop(self, pending_limit: Optional[int] = None) -> list:
         if self._stopped:
             return []
         self._stopped = True
