@@ -94,3 +94,66 @@ def test_exception_while_tracing_then_close_releases_everything():
         t.close()
     _assert_back_to(before, during)
     _next_trace_works()
+
+
+# ---------------------------------------------------------------------- every fault point
+FAULT_PROGRAM = ("BEGIN { @d = 1; } tracepoint:raw_syscalls:sys_enter { @a = count(); } "
+                 "tracepoint:syscalls:sys_enter_openat { @b[comm] = count(); } "
+                 "interval:ms:50 { @c = sum(1); }")
+# the loader steps Session.start() goes through, as named in bpftrace_loader.session
+FAULT_SITES = ["BpfMap.create", "RingBuffer", "load_program", "run_once", "attach"]
+
+
+class InjectedFault(Exception):
+    pass
+
+
+def _patch(monkeypatch, site: str, fail_at: int | None) -> list[int]:
+    """Wrap a loader step: count its calls, raise at call number `fail_at`."""
+    import bpftrace_loader.session as session_mod
+    calls = [0]
+    owner_name, _, attr = site.rpartition(".")
+    owner = getattr(session_mod, owner_name) if owner_name else session_mod
+    real = getattr(owner, attr)
+    is_classmethod = owner_name and isinstance(owner.__dict__.get(attr), classmethod)
+
+    def wrapper(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == fail_at:
+            raise (KeyboardInterrupt() if fail_at % 2 == 0 else InjectedFault(site))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(owner, attr, classmethod(lambda cls, *a, **k: wrapper(*a, **k))
+                        if is_classmethod else wrapper)
+    return calls
+
+
+@pytest.mark.parametrize("site", FAULT_SITES)
+def test_a_fault_at_every_loader_step_releases_everything(monkeypatch, site):
+    """Count the calls of one loader step in a normal start, then fail each call in turn
+    (an error, or a KeyboardInterrupt as a Ctrl-C would raise there): every time, the
+    process is left holding nothing it did not hold before."""
+    from bpftrace_compiler.pipeline import compile_source
+    program = compile_source(FAULT_PROGRAM)
+    with monkeypatch.context() as m:
+        calls = _patch(m, site, None)
+        with Trace(FAULT_PROGRAM) as t:
+            t.program = program
+            t.start()
+    total = calls[0]
+    assert total >= 1, f"{site} was never called"
+    for fail_at in range(1, total + 1):
+        before = _fds()
+        with monkeypatch.context() as m:
+            _patch(m, site, fail_at)
+            t = Trace(FAULT_PROGRAM)
+            t.program = program
+            try:
+                t.start()
+            except (TraceError, InjectedFault, KeyboardInterrupt):
+                pass
+            else:
+                pytest.fail(f"the fault at {site} call {fail_at} did not surface")
+            finally:
+                t.close()
+        _assert_back_to(before)
+    _next_trace_works()
