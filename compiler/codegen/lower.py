@@ -15,7 +15,7 @@ from llvmlite import ir
 from .. import ast
 from ..builtins import registry
 from ..passes.semantic import Analysis
-from ..passes.type_rules import is_scalar, storage_type
+from ..passes.type_rules import is_scalar, param_int, storage_type
 from ..passes.units import ProgramUnit
 from ..types import Kind, SizedType
 from .builder import I1, I64, I8, I8P, BpfBuilder
@@ -260,10 +260,7 @@ class Lowerer(MapLowering):
 
     def _expr_PositionalParameter(self, n: ast.PositionalParameter) -> ir.Value:
         raw = self.params[n.index - 1] if n.index <= len(self.params) else None
-        try:
-            value = int(raw, 0) if raw is not None else 0
-        except ValueError:
-            value = 0
+        value = param_int(raw) or 0
         return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
 
     def _expr_PositionalCount(self, n: ast.PositionalCount) -> ir.Value:
@@ -420,7 +417,7 @@ class Lowerer(MapLowering):
             return node.value
         if isinstance(node, ast.PositionalParameter):
             raw = self.params[node.index - 1] if node.index <= len(self.params) else "0"
-            return int(raw, 0)
+            return param_int(raw) or 0
         return 0
 
     def _expr_Cast(self, n: ast.Cast) -> ir.Value:

@@ -80,12 +80,17 @@ def unify(a: SizedType, b: SizedType) -> SizedType:
 
 
 def param_int(raw: Optional[str]) -> Optional[int]:
+    """A positional parameter's value as bpftrace reads it (C's stoll: int64 range, base
+    prefixes), None when it is not such a number."""
     if raw is None:
         return 0
+    digits = raw.lstrip("+-")
+    octal = len(digits) > 1 and digits[0] == "0" and digits.isdigit()    # C's 010 == 8
     try:
-        return int(raw, 0)
+        value = int(raw, 8 if octal else 0)
     except ValueError:
         return None
+    return value if -2 ** 63 <= value < 2 ** 63 else None
 
 
 def compatible(a: SizedType, b: SizedType) -> bool:
