@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import select
+from contextlib import contextmanager
 import signal
 import sys
 from typing import Optional
@@ -133,6 +134,22 @@ class Output:
     def flush(self) -> None:
         for sink in {id(s): s for s in (self.stdout, self.target)}.values():
             sink.flush()
+
+    @contextmanager
+    def batched(self):
+        """Line buffering at the granularity of one batch of events: the lines written
+        inside go out in one write() instead of one per line (a printf flood's cost)."""
+        sinks = list({id(s): s for s in (self.stdout, self.target)}.values())
+        saved = [s.buffered for s in sinks]
+        for s in sinks:
+            s.buffered = True
+        try:
+            yield
+        finally:
+            for s, was in zip(sinks, saved):
+                s.buffered = was
+                if not was:
+                    s.flush()
 
     def close(self) -> None:
         try:
@@ -433,8 +450,9 @@ def _loop(trace, out: Output, stop: _StopRequest, child, pid: Optional[int],
     # waits for Ctrl-C): a deliberate deviation listed in the README.
     only_special = trace.only_special
     while True:
-        for item in trace.poll(0, POLL_BATCH):
-            _emit(out, item, flame)
+        with out.batched():
+            for item in trace.poll(0, POLL_BATCH):
+                _emit(out, item, flame)
         if trace.exited or stop.requested or only_special:
             return
         if child is not None and child.poll() is not None:

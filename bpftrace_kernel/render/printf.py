@@ -10,6 +10,7 @@ Pure stdlib + the compiler's types contract; no kernel or Jupyter imports.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Union
@@ -62,6 +63,12 @@ def parse_format(fmt: str) -> list[Segment]:
             length=m.group("length") or "", conv=m.group("conv")))
     _append_text(out, fmt[pos:])
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(fmt: str) -> tuple[Segment, ...]:
+    """parse_format() once per format string (a printf flood repeats a few formats)."""
+    return tuple(parse_format(fmt))
 
 
 def _append_text(out: list[Segment], text: str) -> None:
@@ -255,7 +262,7 @@ def format_printf(fmt: str, args: list[tuple[SizedType, Any]]) -> str:
     conversion (checked at compile time; missing ones format as empty, extra are ignored)."""
     out: list[str] = []
     it = iter(args)
-    for seg in parse_format(fmt):
+    for seg in _parsed(fmt):
         if isinstance(seg, str):
             out.append(seg)
             continue
