@@ -355,6 +355,11 @@ CORE: frozenset[str] = frozenset({
     "tp_read_hist_and_aggregations", "tp_builtins_comm_pid_uid", "tp_wildcard_probe_builtin",
     "uprobe_args_ustack", "interval_ticks", "json_maps_every_type", "error_syntax",
     "error_map_type_mismatch", "error_undefined_variable",
+    "printf_width_flags_precision", "print_values", "casts", "string_compare_and_map_increment",
+    "delete_clear_zero", "hist_values", "positional_parameters", "json_events",
+    "tp_openat_printf_str", "tp_join_execve_argv", "tp_data_loc_string", "end_by_sigint",
+    "profile_first_sample", "cli_c_command_cpid", "cli_quiet_and_output_file",
+    "error_printf_arguments", "error_missing_field",
 })
 
 BY_NAME: dict[str, Case] = {case.name: case for case in CASES}
