@@ -12,11 +12,12 @@ import json
 import os
 import shutil
 import sys
+import importlib
 import tempfile
 from pathlib import Path
 from typing import Optional
 
-SPEC_DIR = Path(__file__).resolve().parent / "kernelspec"
+SPEC_DIR = Path(importlib.import_module("bpftrace_kernel.kernelspec").__file__).resolve().parent
 LOGOS = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 PRIVILEGE_MODES = ("none", "sudo")
 

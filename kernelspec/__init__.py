@@ -1,0 +1,1 @@
+"""The kernelspec template and logos, shipped as package data of bpftrace_kernel."""
