@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 from bpftrace_compiler.types import Kind, SizedType
 
@@ -257,9 +257,51 @@ _CONVERSIONS: dict[str, _Formatter] = {
 }
 
 
+def _plain_int(bits: int, signed: bool) -> Callable[[Any], int]:
+    def convert(v: Any) -> int:
+        if type(v) is not int:
+            raise TypeError("not a plain int")
+        return c_int(v, bits, signed)
+    return convert
+
+
+def _plain_str(v: Any) -> str:
+    if type(v) is not str:
+        raise TypeError("not a decoded string")
+    return v.split("\0", 1)[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _fast_format(fmt: str) -> Optional[tuple[str, tuple]]:
+    """(Python %-format, converters) for a format whose conversions Python's % renders
+    exactly like C: integers with at most `-`/`0` flags and a width, bare `%s`.  None for
+    anything else (precision, `+ #`, %c %p %r ...): format_printf's general path."""
+    parts, converters = [], []
+    for seg in _parsed(fmt):
+        if isinstance(seg, str):
+            parts.append(seg.replace("%", "%%"))
+        elif seg.conv in _BASE_FORMAT and seg.precision is None and seg.width <= MAX_FIELD \
+                and set(seg.flags) <= {"-", "0"}:
+            width = str(seg.width) if seg.width else ""
+            parts.append(f"%{''.join(sorted(set(seg.flags)))}{width}{_BASE_FORMAT[seg.conv]}")
+            converters.append(_plain_int(_INT_WIDTH[seg.length], seg.conv in "di"))
+        elif seg.conv == "s" and not seg.flags and not seg.width and seg.precision is None:
+            parts.append("%s")
+            converters.append(_plain_str)
+        else:
+            return None
+    return "".join(parts), tuple(converters)
+
+
 def format_printf(fmt: str, args: list[tuple[SizedType, Any]]) -> str:
     """The text printf(fmt, args...) prints.  `args` are (type, decoded value) pairs, one per
     conversion (checked at compile time; missing ones format as empty, extra are ignored)."""
+    fast = _fast_format(fmt)
+    if fast is not None and len(args) >= len(fast[1]):
+        try:
+            return fast[0] % tuple([conv(v) for conv, (_, v) in zip(fast[1], args)])
+        except TypeError:
+            pass                                  # an unusual value: the general path
     out: list[str] = []
     it = iter(args)
     for seg in _parsed(fmt):
