@@ -8,6 +8,7 @@ exit codes, the `__BPFTRACE_NOTIFY_PROBES_ATTACHED` test hook, and `--flamegraph
 """
 from __future__ import annotations
 
+import functools
 import os
 import select
 from contextlib import contextmanager
@@ -431,13 +432,19 @@ def _run_trace(trace, args: Args, child, gate, flame: Optional[FlameGraphFiles] 
 
 
 def _emit(out: Output, item, flame: Optional[FlameGraphFiles] = None) -> None:
-    from .engine import MapOut
-    if isinstance(item, MapOut):
+    if isinstance(item, _map_out()):
         out.write(item.text)
         if flame is not None:
             flame.see(item)
     else:
         out.write(item.text, to_stdout=item.kind == "exit_separator")
+
+
+@functools.lru_cache(maxsize=None)
+def _map_out():
+    """engine.MapOut, imported once (_emit runs for every line of a printf flood)."""
+    from .engine import MapOut
+    return MapOut
 
 
 def _loop(trace, out: Output, stop: _StopRequest, child, pid: Optional[int],

@@ -8,6 +8,7 @@ installs signal handlers or exits the process.
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import time
@@ -233,9 +234,17 @@ def _printf_args(action, args) -> list:
     return list(zip(action.args, args))
 
 
-def _on_printf(trace: Trace, ev) -> TextOut:
+@functools.lru_cache(maxsize=None)
+def _format_printf():
+    """render.printf.format_printf, imported once (an import statement per event of a
+    printf flood costs as much as formatting the line)."""
     from .render.printf import format_printf
-    return trace._text(format_printf(ev.action.fmt, _printf_args(ev.action, ev.args)), "printf")
+    return format_printf
+
+
+def _on_printf(trace: Trace, ev) -> TextOut:
+    text = _format_printf()(ev.action.fmt, _printf_args(ev.action, ev.args))
+    return TextOut(text) if not trace._json else trace._text(text, "printf")
 
 
 def _on_system(trace: Trace, ev) -> TextOut:
