@@ -285,6 +285,7 @@ class Program:
     c_definitions: list[CDefinition]
     probes: list[Probe]
     span: Span = _span()
+    column_shifts: tuple[tuple[int, int, int], ...] = ()    # see Source.column_shifts
 
 
 Node = Union[Expr, Statement, AttachPoint, Probe, Program, TypeName, CDefinition]

@@ -218,6 +218,9 @@ class Lexer:
         self.pos = positions or Positions(text)
         self.last: Token | None = None
         self.probe_first: Token | None = None     # first attach point of the current probe
+        # (line, first real column shifted, columns added): see _struct_type_columns
+        self.column_shifts: list[tuple[int, int, int]] = []
+        self._before_last: str | None = None      # the type of the token before `last`
 
     # ------------------------------------------------------------------ driver
 
@@ -244,6 +247,7 @@ class Lexer:
             tok, i = self._next(i)
             for tok in (tok if type(tok) is list else (tok,)):
                 kind = tok.type
+                self._struct_type_columns(tok)
                 if kind == "LBRACE":
                     depth += 1
                     header = False
@@ -254,6 +258,28 @@ class Lexer:
                     header = True
                 self.last = tok
                 yield tok
+
+    def _struct_type_columns(self, tok: Token) -> None:
+        """bpftrace 0.17's column quirk for `struct NAME` in casts, sizeof and offsetof: its
+        lexer puts back the `*`, `)` or `,` that ends the type name and counts that character
+        twice, so every later token on the same line sits one column further right (once per
+        such type).  Our columns follow, so warnings and errors print bpftrace's locations;
+        `column_shifts` records each shift for Source.text_col / Source.shown_col."""
+        shifts = self.column_shifts
+        if shifts and shifts[-1][0] == tok.line and tok.column >= shifts[-1][1]:
+            tok.column += shifts[-1][2]
+            if tok.end_line == tok.line:
+                tok.end_column += shifts[-1][2]
+        last = self.last.type if self.last is not None else None
+        if (tok.type in ("MUL", "RPAREN", "COMMA")
+                and last in ("IDENT", "CALL", "BUILTIN", "CALL_BUILTIN", "STACK_MODE")
+                and self._before_last in ("STRUCT", "UNION", "ENUM")):
+            line, real_col = self.pos.at(tok.start_pos)
+            before = shifts[-1][2] if shifts and shifts[-1][0] == line else 0
+            shifts.append((line, real_col, before + 1))
+            tok.column += 1
+            tok.end_column += 1
+        self._before_last = last
 
     def _after_comma(self) -> bool:
         return self.last is not None and self.last.type == "COMMA"

@@ -130,7 +130,8 @@ def parse(text: str, name: str = "stdin") -> ast.Program:
         message, span = _syntax_error(err, lexer, positions)
         raise CompileError.single(message, _bison_span(span, source), source) from None
     span = probes[0].span.merge(probes[-1].span) if probes else ast.NO_SPAN
-    return ast.Program(preamble.definitions, probes, span=span)
+    return ast.Program(preamble.definitions, probes, span=span,
+                       column_shifts=tuple(lexer.column_shifts))
 
 
 def _run(lexer: Lexer) -> list[ast.Probe]:

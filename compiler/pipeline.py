@@ -80,8 +80,8 @@ def _front_and_middle(text: str, name: str, params: tuple[str, ...], options: Co
     from .passes.probes import expand_probes
     from .passes.semantic import analyse
     from .passes.resources import plan_maps
-    source = Source(name, text)
     program = parse(text, name=name)
+    source = Source(name, text, program.column_shifts)
     diags = Diagnostics(source)
     kernel = options.kernel_info()
     options = _with_program_types(options, program, kernel)

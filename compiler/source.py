@@ -30,9 +30,26 @@ class Span:
 class Source:
     name: str               # "stdin" for -e, else the file path as given
     text: str
+    # (line, first real column, columns added) where bpftrace 0.17's printed columns run
+    # ahead of the text (after `struct NAME` in a cast: see lexer._struct_type_columns)
+    column_shifts: tuple[tuple[int, int, int], ...] = ()
 
     def line_text(self, line: int) -> str:
         lines = self.text.split("\n")
         if 1 <= line <= len(lines):
             return lines[line - 1].rstrip("\r")
         return ""
+
+    def text_col(self, line: int, col: int) -> int:
+        """The column in the text of printed column `col` on `line`."""
+        for s_line, real, added in reversed(self.column_shifts):
+            if s_line == line and col - added >= real:
+                return col - added
+        return col
+
+    def shown_col(self, line: int, col: int) -> int:
+        """The printed column of text column `col` on `line`."""
+        for s_line, real, added in reversed(self.column_shifts):
+            if s_line == line and col >= real:
+                return col + added
+        return col

@@ -287,7 +287,7 @@ class ExpressionChecks:
         target = cast_type(n.target, self.btf())
         if target is None:
             if n.target.name.startswith(("struct ", "union ")):
-                self.error(f"Unknown struct/union: '{n.target.name}'", n.span)
+                self.error(f"Unknown struct/union: '{n.target.name}'", _struct_type_span(n))
             else:
                 self.error(f"Cannot resolve unknown type \"{n.target.name}\"", n.span)
             return None
@@ -332,7 +332,7 @@ class ExpressionChecks:
         if isinstance(n.target, ast.TypeName):
             t = cast_type(n.target, self.btf())
             if t is None:
-                self.error(f"Unknown identifier: '{n.target.name}'", n.span)
+                self.error(f"Unknown identifier: '{n.target.name}'", _struct_type_span(n))
                 return None
             self.set_data(n, t.size)
         else:
@@ -360,3 +360,14 @@ def field_span(n: ast.FieldAccess) -> Span:
     """bpftrace locates a field access at its base expression and the dot."""
     sp = n.expr.span
     return sp.merge(Span(sp.end_line, sp.end_col, sp.end_line, sp.end_col + 1))
+
+
+def _struct_type_span(n) -> Span:
+    """Where bpftrace 0.17 reports an unknown type in `(struct X *)e` or `sizeof(struct X)`:
+    its type token, which ends where the closing `)` really ends.  That `)` is printed one
+    column to the right (lexer._struct_type_columns), so the span ends a column before it."""
+    sp = n.span
+    if not n.target.name.startswith(("struct ", "union ", "enum ")) or sp.end_line != sp.line:
+        return sp
+    start = n.target.span if n.target.span.line == sp.line else sp    # `error` widens it left
+    return Span(sp.line, start.col, sp.end_line, sp.end_col - 1)

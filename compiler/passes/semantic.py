@@ -100,9 +100,10 @@ class Checker(ExpressionChecks):
         if span is None or src is None or span.line == 0:
             return span
         line = src.line_text(span.line)
-        col = span.col
+        col = src.text_col(span.line, span.col)
         while col > 1 and col - 2 < len(line) and line[col - 2] not in " \t":
             col -= 1
+        col = src.shown_col(span.line, col)
         return span if col == span.col else Span(span.line, col, span.end_line, span.end_col)
 
     @property
@@ -222,9 +223,11 @@ class Checker(ExpressionChecks):
         """bpftrace locates assignments at their '=' sign."""
         src = self.diags.source
         line = src.line_text(target_span.end_line) if src else ""
-        col = line.find("=", target_span.end_col - 1) + 1 if line else 0
+        at = src.text_col(target_span.end_line, target_span.end_col) if src else 0
+        col = line.find("=", at - 1) + 1 if line else 0
         if col <= 0:
             return target_span
+        col = src.shown_col(target_span.end_line, col)
         return Span(target_span.end_line, col, target_span.end_line, col + 1)
 
     def _failed_assignment(self, target_msg: str, target_span: Span, expr) -> None:

@@ -25,6 +25,12 @@ PROGRAMS = [
     'BEGIN { @x = lhist(1, 0, 10); }',
     'BEGIN { @x = "a"; @x++; }',
     'BEGIN { $x = (struct nosuch_struct *)1; }',
+    # bpftrace 0.17 prints columns one further right after each `struct NAME` type
+    'BEGIN { $t = (struct task_struct *)curtask; $u = (struct task_struct *)curtask;'
+    ' if ($t->pid == pid) {} exit(); }',
+    'BEGIN { $y = sizeof(struct task_struct); print(@x); }',
+    'BEGIN { $y = sizeof(struct nosuch) + sizeof(struct nosuch2); }',
+    'BEGIN { $t = (struct task_struct *)curtask; @a = 1; @a = "x"; }',
     'BEGIN { $x = -comm; }',
     'BEGIN { $x = *comm; }',
     'BEGIN { $x = comm[1]; }',
