@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import select
 from contextlib import contextmanager
 import signal
@@ -101,11 +102,32 @@ def parse_args(argv: list[str]) -> Args:
             args.flags.add(a)
             i += 1
             continue
+        if _clustered(a):               # getopt: `-lv` is `-l -v`, `-qe PROG` is `-q -e PROG`
+            for k, ch in enumerate(a[1:], start=2):
+                if f"-{ch}" in _VALUE_OPTS:
+                    argv = [*argv[:i], f"-{ch}", *([a[k:]] if a[k:] else []), *argv[i + 1:]]
+                    i -= 1
+                    break
+                args.flags.add(f"-{ch}")
+            i += 1
+            continue
         if a.startswith("-") and a != "-" and not _looks_numeric(a):
             raise UsageError(f"unrecognized option '{a}'")
         args.positional.append(a)
         i += 1
     return args
+
+
+def _clustered(a: str) -> bool:
+    """Several one-letter options in one word: flags, then at most one taking a value."""
+    if not a.startswith("-") or a.startswith("--") or len(a) < 3:
+        return False
+    for ch in a[1:]:
+        if f"-{ch}" in _VALUE_OPTS:
+            return True
+        if f"-{ch}" not in _FLAG_OPTS:
+            return False
+    return True
 
 
 def _looks_numeric(s: str) -> bool:
@@ -189,20 +211,32 @@ def _list_probes(args: Args) -> int:
     from bpftrace_loader import listing
     pattern = args.positional[0] if args.positional else (args.get("-e") or "")
     from bpftrace_compiler.probe_catalog import LISTERS
-    out = listing.list_probes(pattern, verbose="-v" in args.flags, pid=_int_opt(args, "-p"),
+    out = listing.list_probes(pattern, verbose="-v" in args.flags, pid=_pid_opt(args),
                               extra_listers=LISTERS)
     sys.stdout.write(out)
     return 0
 
 
-def _int_opt(args: Args, name: str) -> Optional[int]:
-    raw = args.get(name)
-    if raw is None:
+PID_MAX = 4 * 1024 * 1024          # bpftrace 0.17's fixed bound, whatever pid_max says
+
+
+def _pid_opt(args: Args) -> Optional[int]:
+    """-p PID read as bpftrace 0.17 does (std::stol, then a range check), with its messages;
+    a pid with no process is refused with 0.17's (odd) `ERROR: : No such process`."""
+    raw = args.get("-p")
+    if not raw:
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise UsageError(f"{name} expects an integer, got '{raw}'")
+    m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", raw)
+    if not m:
+        raise UsageError(f"pid '{raw}' is not a valid decimal number")
+    pid = int(m.group(1))
+    if not -(1 << 63) <= pid < (1 << 63):
+        raise UsageError(f"pid '{raw}' outside of integer range")
+    if not 1 <= pid <= PID_MAX:
+        raise UsageError(f"pid '{raw}' out of valid pid range [1,{PID_MAX}]")
+    if not os.path.exists(f"/proc/{pid}"):
+        raise UsageError(": No such process")
+    return pid
 
 
 class _StopRequest:
@@ -278,10 +312,7 @@ def _trace(args: Args) -> int:
     fmt = args.get("-f") or "text"
     if fmt not in ("text", "json"):
         raise UsageError(f"Invalid output format \"{fmt}\"\nValid formats: 'text', 'json'")
-    pid = _int_opt(args, "-p")
-    if pid is not None and not os.path.exists(f"/proc/{pid}"):
-        sys.stderr.write(f"ERROR: pid '{pid}' does not exist\n")
-        return 1
+    pid = _pid_opt(args)
     child, gate = (None, None)
     if args.get("-c"):
         child, gate = _spawn_gated_child(args.get("-c"))
