@@ -23,6 +23,9 @@ class Case:
     end: str = "exit"                    # "exit": the program exits by itself; "sigint": after the workload
     compare: tuple[str, ...] = ("stdout",)   # channels: stdout, stderr, rc, file
     normalise: tuple[str, ...] = ()      # names from normalise.NORMALISERS, applied in order
+    deviations: tuple[str, ...] = ()     # names from normalise.DEVIATIONS: documented places
+                                         # (docs/deviations.md) where we deliberately differ;
+                                         # they rewrite bpftrace 0.17's output only
     subs: tuple[tuple[str, str], ...] = ()   # extra (regex, replacement) pairs, applied last
     env: dict = field(default_factory=dict)
     program_file: bool = False           # pass the program as a file instead of -e
