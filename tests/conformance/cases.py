@@ -190,8 +190,9 @@ CASES: list[Case] = [
     Case("tp_read_lhist",
          'tracepoint:syscalls:sys_exit_read /comm == "{{COMM}}"/ { @l = lhist(args->ret, 0, 5000, 1000); } '
          'tracepoint:syscalls:sys_enter_read /comm == "{{COMM}}"/ { @req[args->count] = count(); } ' + MARKER_EXIT,
-         workload=wl("r:10", "r:1024", "r:1024", "r:2048", "r:2048", "r:2048", "e:7", "e:7", "e:7", "e:7",
-                     "r:9000", "z:1", "z:1", "z:1", "z:1", "z:1")),
+         workload=wl("r:1024", "r:1024", "r:2048", "r:2048", "r:2048", "e:7", "e:7", "e:7", "e:7",
+                     "r:9000", "z:1", "z:1", "z:1", "z:1", "z:1"),
+         doc="every @req count differs: 0.17's order for equal counts is unspecified"),
     Case("tp_openat_printf_str",
          'tracepoint:syscalls:sys_enter_openat /comm == "{{COMM}}"/ { printf("%s %s [%s] %d\\n", comm,'
          ' str(args->filename), str(args->filename, 6), args->flags); } ' + MARKER_EXIT,
