@@ -25,6 +25,7 @@ from bpftrace_compiler.types import Kind, SizedType
 from . import events as ev
 from .kallsyms import ksym, kstack_frame
 from .maps import Combiner, round8
+from .pid_watch import pid_offsets
 from .values import MapSnapshot, Stack, Stats
 
 # get_stackid's errors for a stack it could not store (hash slot taken, map full); -EFAULT
@@ -126,6 +127,10 @@ class Decoder:
         self.read_stack = read_stack
         self.dropped_stacks: set[int] = set()      # raw values of stacks get_stackid dropped
         self._plans = {a.id: _RecordPlan(self, a) for a in program.actions}
+        # action id -> offsets of the u32 pids of the usym/ustack values its records carry
+        self.pid_fields = {a.id: offs for a in program.actions
+                           if (offs := [o for t, off in zip(a.args, a.offsets)
+                                        for o in pid_offsets(t, off)])}
 
     # values ----------------------------------------------------------
     def value(self, t: SizedType, buf: bytes, off: int = 0) -> Any:
@@ -153,6 +158,13 @@ class Decoder:
         return Stack(tuple(frames), perf)
 
     # records -----------------------------------------------------------
+    def record_pids(self, data: bytes) -> list[int]:
+        """The pids of the usym/ustack values in a record, read without decoding it."""
+        offs = self.pid_fields.get(_ID.unpack_from(data)[0]) if len(data) >= 8 else None
+        if not offs:
+            return []
+        return [int.from_bytes(data[o:o + 4], "little") for o in offs if o + 4 <= len(data)]
+
     def record(self, data: bytes):
         """A ring buffer record -> an event, a MapAction, or None for an unknown id."""
         if len(data) < 8:

@@ -86,6 +86,9 @@ class Session:
         self._decoder = Decoder(program, self._read_stack)
         self._pid_watch = UserPidWatch(program.user_maps, lambda n: self._maps[n].items(),
                                        _remember_process)
+        self._remembered: set[int] = set()      # pids whose mappings events made us snapshot
+        if self._decoder.pid_fields or self._pid_watch.fields:
+            from . import user_symbols  # noqa: F401  imported now, not when the first event waits
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -188,9 +191,24 @@ class Session:
         out = self._check_lost()
         if self._exited:           # bpftrace stops handling events once exit() was seen
             return out
+        if self._decoder.pid_fields:
+            self._remember_pids(records)
         out.extend(self._handle(records))
         self._pid_watch.tick()
         return out
+
+    def _remember_pids(self, records: list[bytes]) -> None:
+        """Snapshot the mappings of every new pid in this batch's usym/ustack values before
+        decoding any record: a process that exits right after its event (while earlier
+        records are formatted) keeps its symbols."""
+        fresh = {pid for data in records for pid in self._decoder.record_pids(data)}
+        fresh -= self._remembered
+        if len(self._remembered) > 65536:       # bounded; a pid seen again is re-snapshotted
+            self._remembered.clear()
+        for pid in fresh:
+            if pid > 0:
+                _remember_process(pid)
+        self._remembered |= fresh
 
     def _handle(self, records: list[bytes], only: Optional[frozenset[int]] = None
                 ) -> list[ev.Event]:

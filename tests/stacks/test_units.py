@@ -74,6 +74,23 @@ def test_pid_offsets_and_watch_remember_each_process_once():
     assert sorted(remembered) == [100, 200, 300]
 
 
+def test_record_pids_are_read_before_decoding():
+    """The session snapshots these pids' mappings before formatting a batch (a process that
+    exits right after its uprobe event still gets its symbols)."""
+    from bpftrace_compiler.artifact import ActionSpec
+    usym = T.Simple(T.Kind.USYM, size=16)
+    acts = [ActionSpec(1, "printf", fmt="%s %s %d\n", args=(usym, USTACK, T.Int(64)),
+                       offsets=(8, 24, 32), record_size=40),
+            ActionSpec(2, "printf", fmt="%d\n", args=(T.Int(64),), offsets=(8,), record_size=16)]
+    d = Decoder(SimpleNamespace(actions=acts))
+    assert d.pid_fields == {1: [16, 28]}
+    rec = ((1).to_bytes(8, "little") + (0x401000).to_bytes(8, "little") + (4321).to_bytes(8, "little")
+           + (5 | 1234 << 32).to_bytes(8, "little") + (7).to_bytes(8, "little"))
+    assert d.record_pids(rec) == [4321, 1234]
+    assert d.record_pids((2).to_bytes(8, "little") + bytes(8)) == []
+    assert d.record_pids(b"\1") == []
+
+
 def test_flamegraph_magic_writes_the_profiling_program():
     d = magics.SessionDefaults()
     req = magics.parse_cell("%%flamegraph -p 77 -d 2\n", d)
