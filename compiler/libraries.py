@@ -133,19 +133,26 @@ def _lib_pattern(name: str) -> re.Pattern:
     return re.compile(re.escape(stem) + r"(\.so(\.\d+)*|-[\w.]+\.so(\.\d+)*)$")
 
 
-def _from_maps(name: str, pid: int) -> Optional[str]:
-    pat = _lib_pattern(name)
+def mapped_objects(pid: int) -> list[str]:
+    """The files mapped into process `pid` (/proc/PID/maps), in first-mapped order, without
+    deleted ones; [] when the process is gone."""
+    seen: list[str] = []
     try:
         with open(f"/proc/{pid}/maps") as f:
             for line in f:
                 parts = line.split(None, 5)
                 if len(parts) == 6 and parts[5].startswith("/"):
                     p = parts[5].rstrip("\n")
-                    if pat.match(os.path.basename(p)):
-                        return p
+                    if p not in seen and not p.endswith(" (deleted)"):
+                        seen.append(p)
     except OSError:
         pass
-    return None
+    return seen
+
+
+def _from_maps(name: str, pid: int) -> Optional[str]:
+    pat = _lib_pattern(name)
+    return next((p for p in mapped_objects(pid) if pat.match(os.path.basename(p))), None)
 
 
 def _from_cache(name: str) -> Optional[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .elf_symbols import ElfError, ElfFile, load_elf, wildcard_regex
+from .libraries import mapped_objects
 
 STAPSDT_OWNER, STAPSDT_TYPE = "stapsdt", 3
 
@@ -205,7 +206,7 @@ def usdt_sites(target: str, provider: str, name: str, pid: Optional[int] = None)
     from .libraries import TargetNotFound, path_for_pid, resolve_target
 
     if target in ("", "*") and pid:
-        paths = _mapped_objects(pid)
+        paths = mapped_objects(pid)
     else:
         try:
             paths = resolve_target(target, pid)
@@ -225,20 +226,6 @@ def _renamed(p: UsdtProbe, path: str) -> UsdtProbe:
     from dataclasses import replace
     return p if p.path == path else replace(p, path=path)
 
-
-def _mapped_objects(pid: int) -> list[str]:
-    seen: list[str] = []
-    try:
-        with open(f"/proc/{pid}/maps") as f:
-            for line in f:
-                parts = line.split(None, 5)
-                if len(parts) == 6 and parts[5].startswith("/"):
-                    p = parts[5].rstrip("\n")
-                    if p not in seen and not p.endswith(" (deleted)"):
-                        seen.append(p)
-    except OSError:
-        pass
-    return seen
 
 
 def global_address(arg: UsdtArg, path: str, pid: Optional[int] = None) -> Optional[int]:

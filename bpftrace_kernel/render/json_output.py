@@ -17,7 +17,7 @@ from bpftrace_loader.values import MapSnapshot, Stats
 
 from .hist import buckets
 from .ordering import ordered_entries, value_kind
-from .values import (as_int, as_text, cdiv, format_value, key_fields_text,
+from .values import (NUMBER_FORMATTERS, format_value, key_fields_text,
                      record_items)
 
 
@@ -105,16 +105,10 @@ def _hist_array(t: SizedType, counts: Any, div: int) -> str:
 _JsonFormatter = Callable[[SizedType, Any, int], str]
 
 _JSON_VALUES: dict[Kind, _JsonFormatter] = {
-    Kind.INT: lambda t, v, d: str(cdiv(as_int(t, v), d)),
-    Kind.COUNT: lambda t, v, d: str(cdiv(int(v), d)),
-    Kind.SUM: lambda t, v, d: str(cdiv(int(v), d)),
-    Kind.MIN: lambda t, v, d: str(cdiv(int(v), d)),
-    Kind.MAX: lambda t, v, d: str(cdiv(int(v), d)),
-    Kind.AVG: lambda t, v, d: str(cdiv(v.average if isinstance(v, Stats) else int(v), d)),
+    **NUMBER_FORMATTERS,
     Kind.STATS: lambda t, v, d: _stats_object(v),
     Kind.HIST: _hist_array,
     Kind.LHIST: _hist_array,
-    Kind.POINTER: lambda t, v, d: str(int(v)),
     Kind.TUPLE: lambda t, v, d: "[" + ",".join(json_value(et, ev)
                                                for et, ev in zip(t.elems, v)) + "]",
     Kind.ARRAY: lambda t, v, d: "[" + ",".join(

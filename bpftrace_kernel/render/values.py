@@ -81,17 +81,22 @@ def _hist_text(t: SizedType, v: Any, div: int) -> str:
 
 _ValueFormatter = Callable[[SizedType, Any, int], str]
 
-_VALUE_FORMATTERS: dict[Kind, _ValueFormatter] = {
+# Integer-valued kinds print the same way in text and JSON (value integer-divided by `div`).
+NUMBER_FORMATTERS: dict[Kind, _ValueFormatter] = {
     Kind.INT: lambda t, v, d: str(cdiv(as_int(t, v), d)),
     Kind.COUNT: lambda t, v, d: str(cdiv(int(v), d)),
     Kind.SUM: lambda t, v, d: str(cdiv(int(v), d)),
     Kind.MIN: lambda t, v, d: str(cdiv(int(v), d)),
     Kind.MAX: lambda t, v, d: str(cdiv(int(v), d)),
     Kind.AVG: lambda t, v, d: str(cdiv(v.average if isinstance(v, Stats) else int(v), d)),
+    Kind.POINTER: lambda t, v, d: str(int(v)),          # 0.17 prints pointers in decimal
+}
+
+_VALUE_FORMATTERS: dict[Kind, _ValueFormatter] = {
+    **NUMBER_FORMATTERS,
     Kind.STATS: _stats_text,
     Kind.HIST: _hist_text,
     Kind.LHIST: _hist_text,
-    Kind.POINTER: lambda t, v, d: str(int(v)),          # 0.17 prints pointers in decimal
     Kind.BUFFER: lambda t, v, d: format_buffer(bytes(v) if not isinstance(v, str)
                                                else v.encode("utf-8", "surrogateescape")),
     Kind.KSTACK: lambda t, v, d: format_stack(v, VALUE_INDENT),
