@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,13 +50,10 @@ print(" ".join(f"{k}={counts.get(k, 0)}" for k in range(1, 6)))
 
 
 def test_kernel_function_probes_in_the_guest():
-    if not RUNNER.exists() or not (CACHE / "manifest.json").exists():
-        pytest.skip(f"the guest lane is not prepared ({RUNNER} --prepare fills {CACHE})")
-    if shutil.which("qemu-system-x86_64") is None:
-        pytest.skip("qemu-system-x86_64 is not installed")
+    # On a fresh machine the runner first installs QEMU and fills its cache (the guest kernel).
     out = subprocess.run([sys.executable, str(RUNNER), sys.executable, "-c", GUEST_SCRIPT,
                           str(Path(__file__).parent)],
-                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+                         capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     counts = dict(kv.split("=") for kv in out.stdout.split()[-5:])
     assert all(int(n) >= 20 for n in counts.values()), counts
