@@ -317,7 +317,8 @@ def _trace(args: Args) -> int:
     if args.get("-c"):
         child, gate = _spawn_gated_child(args.get("-c"))
     options = RunOptions(params=tuple(params), pid=pid, unsafe="--unsafe" in args.flags,
-                         output_format=fmt, cpid=child.pid if child else None)
+                         output_format=fmt, cpid=child.pid if child else None,
+                         verbose="-v" in args.flags)
     trace = Trace(source, name=name, options=options)
     try:
         return _run_trace(trace, args, child, gate, flame)
@@ -423,6 +424,9 @@ def _run_trace(trace, args: Args, child, gate, flame: Optional[FlameGraphFiles] 
         if "-v" in args.flags and program.asm:
             sys.stderr.write(program.asm)
         trace.start()
+        if "-v" in args.flags:
+            for probe_name, stats in trace.session.verifier_stats:
+                sys.stderr.write(f"Verifier statistics for {probe_name}: {stats}\n")
         if os.environ.get("__BPFTRACE_NOTIFY_PROBES_ATTACHED"):
             sys.stderr.write("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n")
             sys.stderr.flush()

@@ -31,6 +31,7 @@ class RunOptions:
     isolated_compile: bool = False       # emit LLVM objects in a worker process (Jupyter kernel)
     env: dict = field(default_factory=lambda: dict(os.environ))
     cpid: Optional[int] = None           # pid of the -c child, for the `cpid` builtin
+    verbose: bool = False                # -v: BPF assembly and verifier statistics
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def compile_options(options: RunOptions):
         unsafe=options.unsafe,
         pid=options.pid,
         isolated_emit=options.isolated_compile,
+        want_asm=options.verbose,
     )
     if options.cpid is not None and "cpid" in getattr(CompileOptions, "__dataclass_fields__", {}):
         kwargs["cpid"] = options.cpid
@@ -118,7 +120,8 @@ class Trace:
         if self.program is None:
             self.compile()
         from bpftrace_loader.session import Session
-        session = Session(self.program, pid=self.options.pid)
+        session = Session(self.program, pid=self.options.pid,
+                          collect_verifier_stats=self.options.verbose)
         try:
             session.start()
         except CompileError:

@@ -135,6 +135,28 @@ def load_program(probe: ProbeSpec, code: bytes, license: str = "GPL",
     raise VerifierError(probe_display_name(probe), "", errno.ENOSPC)
 
 
+_BPF_LOG_STATS = 4            # verifier log level: only the closing statistics
+
+
+def verifier_stats(probe: ProbeSpec, code: bytes, license: str = "GPL",
+                   attach_btf_id: int = 0) -> str:
+    """The verifier's statistics for a program that loads ("processed N insns ..."), for `-v`.
+    Loads the program once more with BPF_LOG_STATS and closes it again."""
+    import os
+    if probe.prog_type == "tracing" and not attach_btf_id:
+        attach_btf_id = _tracing_btf_id(probe)
+    insns = ctypes.create_string_buffer(code, len(code))
+    lic = ctypes.create_string_buffer(license.encode() + b"\0")
+    log = ctypes.create_string_buffer(64 << 10)
+    attr = _attr(probe, insns, lic, attach_btf_id)
+    attr.log_level, attr.log_size, attr.log_buf = _BPF_LOG_STATS, len(log), ctypes.addressof(log)
+    try:
+        os.close(bpf(Cmd.PROG_LOAD, attr, "BPF_PROG_LOAD"))
+    except BpfError as e:
+        return f"(no statistics: {e})"
+    return log.value.decode("utf-8", "replace").strip()
+
+
 def prog_id(fd: int) -> int:
     """The kernel id of a loaded program (what `bpftool prog show` lists)."""
     info = ProgInfo()

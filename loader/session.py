@@ -25,7 +25,7 @@ from .elf import ElfObject, parse_elf, relocate
 from .errors import LoadError
 from .maps import BpfMap
 from .pid_watch import UserPidWatch
-from .programs import load_program, prog_id, probe_display_name
+from .programs import load_program, prog_id, probe_display_name, verifier_stats
 from .ringbuf import RingBuffer
 from .syscalls import close
 from .uapi import BPF_F_RDONLY_PROG, MapType
@@ -68,9 +68,12 @@ def _remember_process(pid: int) -> None:
 
 
 class Session:
-    def __init__(self, program: CompiledProgram, *, pid: Optional[int] = None):
+    def __init__(self, program: CompiledProgram, *, pid: Optional[int] = None,
+                 collect_verifier_stats: bool = False):
         self.program = program
         self.pid = pid
+        self.collect_verifier_stats = collect_verifier_stats
+        self.verifier_stats: list[tuple[str, str]] = []   # (probe name, verifier statistics), for -v
         self.attached = 0
         self.lost = 0
         self.prog_ids: list[int] = []           # kernel ids of our programs (bpftool prog show)
@@ -146,6 +149,9 @@ class Session:
             fd = load_program(probe, code, obj.license)
             self._progs[probe.section] = fd
             self.prog_ids.append(prog_id(fd))
+            if self.collect_verifier_stats:
+                self.verifier_stats.append((probe_display_name(probe),
+                                            verifier_stats(probe, code, obj.license)))
 
     def _special(self, provider: str) -> list[ProbeSpec]:
         return [p for p in self.program.probes if p.provider == provider]
