@@ -125,3 +125,11 @@ def alive(pids: set[int], timeout: float = 5.0) -> set[int]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
+
+
+def assert_nothing_left(held: dict[str, set[int]], children: set[int]) -> None:
+    """Every kernel object in `held` is gone and no process in `children` still runs."""
+    left = still_alive(held)
+    assert not left, f"kernel objects still loaded: {left}"
+    running = alive(children)
+    assert not running, f"child processes still running: {running}"

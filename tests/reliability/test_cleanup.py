@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.bpf_objects import (alive, descendants, held_objects, our_programs, still_alive,
+from tests.bpf_objects import (assert_nothing_left, descendants, held_objects, our_programs,
                                wait_until_none_of)
 
 PYBPFTRACE = [sys.executable, "-m", "bpftrace_kernel.cli"]
@@ -50,7 +50,7 @@ def test_signal_while_tracing_prints_maps_and_cleans_up(sig):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()
     assert b"@ticks: " in out              # maps are printed on the way out, as bpftrace does
-    _assert_nothing_left(held, children)
+    assert_nothing_left(held, children)
     assert not wait_until_none_of(before)
 
 
@@ -68,13 +68,6 @@ def _watch_until(proc: subprocess.Popen, seconds: float) -> tuple[dict, set[int]
     return held, children
 
 
-def _assert_nothing_left(held: dict, children: set[int]) -> None:
-    left = still_alive(held)
-    assert not left, f"kernel objects still loaded: {left}"
-    running = alive(children)
-    assert not running, f"child processes still running: {running}"
-
-
 @pytest.mark.parametrize("seed", range(8))
 def test_sigkill_at_a_random_point_leaves_nothing(seed):
     """SIGKILL cannot be caught: cleanup must come from the kernel closing our fds (nothing
@@ -87,7 +80,7 @@ def test_sigkill_at_a_random_point_leaves_nothing(seed):
     held, children = _watch_until(proc, rng.uniform(0.0, 2.5))
     proc.kill()
     proc.communicate(timeout=30)
-    _assert_nothing_left(held, children)
+    assert_nothing_left(held, children)
     assert not wait_until_none_of(before)
 
 
@@ -99,7 +92,7 @@ def test_sigkill_while_tracing_releases_maps_links_and_perf_events():
     assert held["map"] and held["prog"] and held["link"] and held["perf_event"], held
     proc.kill()
     proc.communicate(timeout=30)
-    _assert_nothing_left(held, children)
+    assert_nothing_left(held, children)
 
 
 def test_sigkill_with_a_cmd_child_kills_the_child():
@@ -109,7 +102,7 @@ def test_sigkill_with_a_cmd_child_kills_the_child():
     assert children, "the -c child was not started"
     proc.kill()
     proc.communicate(timeout=30)
-    _assert_nothing_left(held, children)
+    assert_nothing_left(held, children)
 
 
 def test_exit_cleans_up():

@@ -18,7 +18,7 @@ from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 
 from bpftrace_kernel.install import write_kernel_spec
-from tests.bpf_objects import alive, descendants, held_objects, still_alive
+from tests.bpf_objects import assert_nothing_left, descendants, held_objects
 
 pytestmark = pytest.mark.root
 
@@ -63,13 +63,6 @@ def _watch(pid: int, seconds: float, until=None) -> tuple[dict, set[int]]:
     return held, children
 
 
-def _assert_nothing_left(held: dict, children: set[int]) -> None:
-    left = still_alive(held)
-    assert not left, f"kernel objects still loaded: {left}"
-    running = alive(children)
-    assert not running, f"child processes still running: {running}"
-
-
 def _reply(kc, msg_id: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -96,7 +89,7 @@ def test_sigkill_of_the_kernel_at_a_random_point_leaves_nothing(spec_manager, se
         kc.execute(cell)
         held, children = _watch(pid, rng.uniform(0.0, 2.5))
         os.kill(pid, signal.SIGKILL)
-        _assert_nothing_left(held, children)
+        assert_nothing_left(held, children)
     finally:
         kc.stop_channels()
         km.cleanup_resources()
@@ -113,7 +106,7 @@ def test_sigkill_of_a_tracing_kernel_with_a_cmd_child(spec_manager):
         os.kill(pid, signal.SIGKILL)
         merged = {k: held[k] | held2[k] for k in held}
         assert children | children2, "the --cmd child was not started"
-        _assert_nothing_left(merged, children | children2)
+        assert_nothing_left(merged, children | children2)
     finally:
         kc.stop_channels()
         km.cleanup_resources()
@@ -127,7 +120,7 @@ def test_restart_while_tracing_leaves_nothing_and_the_new_kernel_works(spec_mana
         held, children = _watch(pid, 30, until=_attached)
         assert _attached(held), "the cell never attached"
         km.restart_kernel(now=True)
-        _assert_nothing_left(held, children)
+        assert_nothing_left(held, children)
         kc.wait_for_ready(timeout=60)
         msg_id = kc.execute("BEGIN { @after = 7; exit(); }")
         assert _reply(kc, msg_id)["status"] == "ok"
